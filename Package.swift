@@ -1,0 +1,60 @@
+// swift-tools-version: 6.1
+//
+// Layout (each folder is one target):
+//   Sources/Shmemaphore          the protocol core and the Swift API (no Foundation)
+//   Sources/ShmemaphoreC         the C ABI: thin @c functions behind include/shmemaphore.h
+//   Sources/CShmemaphoreHeader   module map that lets Swift see include/shmemaphore.h
+//   Sources/CShmemaphoreShims    small C helpers Swift cannot call directly (sem_clockwait, ...)
+//   Sources/CStb                 system library: Debian's libstb-dev
+//   Sources/shmemaphore-testpeer a scripted Swift peer that tests spawn as a second process
+import PackageDescription
+
+let packageDirectory = Context.packageDirectory
+
+/// Linker flags that make the dynamic library a proper C library: only the
+/// header's functions exported, and an soname so consumers record `.so.1`.
+let cLibraryLinkerFlags: [LinkerSetting] = [
+    .unsafeFlags([
+        "-Xlinker", "--version-script=\(packageDirectory)/Sources/ShmemaphoreC/shmemaphore.map",
+        "-Xlinker", "-soname=libshmemaphore.so.1",
+    ]),
+    // Release builds carry the Swift runtime inside the .so so that C programs
+    // need no Swift toolchain; debug builds (and the test bundle) link it dynamically.
+    .unsafeFlags(["-static-stdlib"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "shmemaphore",
+    products: [
+        .library(name: "shmemaphore", type: .dynamic, targets: ["ShmemaphoreC"]),
+        .library(name: "Shmemaphore", targets: ["Shmemaphore"]),
+        .executable(name: "shmemaphore-testpeer", targets: ["shmemaphore-testpeer"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CStb",
+            pkgConfig: "stb",
+            providers: [.apt(["libstb-dev"])]
+        ),
+        .target(name: "CShmemaphoreShims"),
+        .systemLibrary(name: "CShmemaphoreHeader"),
+        .target(
+            name: "Shmemaphore",
+            dependencies: ["CShmemaphoreShims", "CStb"]
+        ),
+        .target(
+            name: "ShmemaphoreC",
+            dependencies: ["Shmemaphore", "CShmemaphoreHeader"],
+            exclude: ["shmemaphore.map"],
+            linkerSettings: cLibraryLinkerFlags
+        ),
+        .executableTarget(
+            name: "shmemaphore-testpeer",
+            dependencies: ["Shmemaphore"]
+        ),
+        .testTarget(
+            name: "ShmemaphoreTests",
+            dependencies: ["Shmemaphore", "CShmemaphoreShims"]
+        ),
+    ]
+)

@@ -1,0 +1,34 @@
+/*
+ * Small C helpers for what Swift cannot reach through Glibc: functions that
+ * need _GNU_SOURCE, variadic calls with a fixed shape, and errno access.
+ * Every function here is a direct wrapper: no state, no policy.
+ */
+#ifndef CSHMEMAPHORE_SHIMS_H
+#define CSHMEMAPHORE_SHIMS_H
+
+#include <semaphore.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/** sem_clockwait(sem, CLOCK_MONOTONIC, deadline): waits until the monotonic
+ *  deadline (seconds + nanoseconds).  Returns 0 or -1 with errno set. */
+int shmemaphore_shim_sem_wait_monotonic(sem_t *sem, int64_t seconds, int64_t nanoseconds);
+
+/** sem_open with O_CREAT (and O_EXCL when `exclusive`), mode and value 0.
+ *  Returns NULL (with errno) on failure instead of SEM_FAILED. */
+sem_t *shmemaphore_shim_sem_create(const char *name, int exclusive, mode_t mode);
+
+/** sem_open without O_CREAT.  Returns NULL (with errno) on failure. */
+sem_t *shmemaphore_shim_sem_attach(const char *name);
+
+/** Static description of an errno value (strerrordesc_np); never NULL. */
+const char *shmemaphore_shim_errno_description(int error_number);
+
+/** Static symbolic name of an errno value ("ENOENT"); NULL if unknown. */
+const char *shmemaphore_shim_errno_name(int error_number);
+
+/** The calling thread's errno, and a way to set it. */
+int shmemaphore_shim_errno(void);
+void shmemaphore_shim_set_errno(int value);
+
+#endif

@@ -1,0 +1,375 @@
+import Glibc
+
+/// The protocol engine behind both roles: the four objects of one channel and
+/// the turn-taking state machine over them (docs/PROTOCOL.md, "One exchange").
+///
+/// `ShmemaphoreServer` and `ShmemaphoreClient` are its typed Swift faces; the
+/// C ABI layer uses it directly, which is why roles are checked at run time
+/// here.  Not thread-safe: one thread at a time per channel.
+package final class ChannelCore {
+    /// Which side of the protocol this channel plays.
+    package enum Role: Sendable { case server, client }
+
+    /// Whose turn it is.  Every operation checks it, so a call out of order is
+    /// a clear `wrongState` error instead of a hang or a corrupted exchange.
+    enum State: Equatable {
+        /// Server: may send a request.  Client: may wait for one.
+        case idle
+        /// Server: a request is out; the response is still to be received.
+        case awaitingResponse
+        /// Client: a request was received and must be answered.
+        case holdingRequest
+        /// Client: a response buffer of this many bytes is reserved.
+        case reserved(Int)
+        /// The server closed the channel under this client; nothing more will come.
+        case peerGone
+    }
+
+    package let role: Role
+    package let name: ChannelName
+    let options: ChannelOptions
+    private var requestSemaphore: NamedSemaphore
+    private var responseSemaphore: NamedSemaphore
+    private var header: SharedSegment
+    private var data: SharedSegment
+    private(set) var state = State.idle
+    private var isClosed = false
+
+    /// How often a waiting client checks that the server is still there.
+    static let livenessInterval: Int64 = 50_000_000
+    /// How often a client polls for the server's segments while attaching.
+    static let attachPollInterval: Int64 = 5_000_000
+    /// How long a client waits for a restarting server to re-create its segments.
+    static let restartGrace: Int64 = 200_000_000
+
+    private init(
+        role: Role, name: ChannelName, options: ChannelOptions,
+        requestSemaphore: NamedSemaphore, responseSemaphore: NamedSemaphore,
+        header: SharedSegment, data: SharedSegment
+    ) {
+        self.role = role
+        self.name = name
+        self.options = options
+        self.requestSemaphore = requestSemaphore
+        self.responseSemaphore = responseSemaphore
+        self.header = header
+        self.data = data
+    }
+
+    deinit { close() }
+
+    // MARK: Opening and closing
+
+    /// Opens `name` as its server: semaphores opened (or created) and drained,
+    /// both segments created anew (docs/PROTOCOL.md, "Start-up").
+    package static func openServer(_ name: ChannelName, options: ChannelOptions) throws(ShmemaphoreError) -> ChannelCore {
+        try options.validate()
+        if options.stalePolicy == .fail {
+            for segment in [name.headerSegment, name.dataSegment]
+            where access(ChannelName.filesystemPath(ofSegment: segment), F_OK) == 0 {
+                throw .exists("\(ChannelName.filesystemPath(ofSegment: segment)) exists: another server runs, or one crashed")
+            }
+        }
+        let request = try NamedSemaphore.openOrCreate(name.requestSemaphore, options: options)
+        let response: NamedSemaphore
+        do {
+            response = try NamedSemaphore.openOrCreate(name.responseSemaphore, options: options)
+        } catch {
+            if request.createdHere { NamedSemaphore.unlink(name.requestSemaphore) }
+            throw error
+        }
+        do throws(ShmemaphoreError) {
+            if options.stalePolicy == .fail {
+                if try request.drain() + response.drain() > 0 {
+                    throw .exists("the semaphores of channel \(name) hold counts left by an earlier run")
+                }
+            } else {
+                try request.drain()
+                try response.drain()
+            }
+            // HEAD is replaced before DATA and created before DATA, so a client
+            // that finds a fresh DATA also finds a fresh HEAD.
+            SharedSegment.unlink(name.headerSegment)
+            SharedSegment.unlink(name.dataSegment)
+            let header = try SharedSegment.create(name.headerSegment, mode: options.mode, size: Wire.initialHeaderSegmentSize)
+            let data: SharedSegment
+            do {
+                data = try SharedSegment.create(name.dataSegment, mode: options.mode, size: Wire.initialDataSegmentSize)
+            } catch {
+                SharedSegment.unlink(name.headerSegment)
+                throw error
+            }
+            return ChannelCore(
+                role: .server, name: name, options: options,
+                requestSemaphore: request, responseSemaphore: response, header: header, data: data)
+        } catch {
+            if request.createdHere { NamedSemaphore.unlink(name.requestSemaphore) }
+            if response.createdHere { NamedSemaphore.unlink(name.responseSemaphore) }
+            throw error
+        }
+    }
+
+    /// Opens `name` as its client: semaphores opened (or created), then the
+    /// server's segments awaited up to `options.attachTimeout`.
+    package static func openClient(_ name: ChannelName, options: ChannelOptions) throws(ShmemaphoreError) -> ChannelCore {
+        try options.validate()
+        let request = try NamedSemaphore.openOrCreate(name.requestSemaphore, options: options)
+        let response: NamedSemaphore
+        do {
+            response = try NamedSemaphore.openOrCreate(name.responseSemaphore, options: options)
+        } catch {
+            if request.createdHere { NamedSemaphore.unlink(name.requestSemaphore) }
+            throw error
+        }
+        let deadline = Deadline(timeout: options.attachTimeout)
+        while true {
+            do {
+                let (header, data) = try attachSegments(name, options: options)
+                return ChannelCore(
+                    role: .client, name: name, options: options,
+                    requestSemaphore: request, responseSemaphore: response, header: header, data: data)
+            } catch .system(errno: ENOENT, _) where !deadline.hasPassed {
+                sleep(nanoseconds: attachPollInterval)
+            } catch {
+                // No server came (or attaching failed): leave no semaphore of ours behind.
+                if request.createdHere { NamedSemaphore.unlink(name.requestSemaphore) }
+                if response.createdHere { NamedSemaphore.unlink(name.responseSemaphore) }
+                if case .system(errno: ENOENT, _) = error { throw .timeout }
+                throw error
+            }
+        }
+    }
+
+    /// DATA first: the server creates it last, so a fresh DATA implies a fresh HEAD.
+    private static func attachSegments(_ name: ChannelName, options: ChannelOptions) throws(ShmemaphoreError) -> (SharedSegment, SharedSegment) {
+        let data = try SharedSegment.attach(name.dataSegment, options: options)
+        let header = try SharedSegment.attach(name.headerSegment, options: options)
+        return (header, data)
+    }
+
+    /// Releases everything.  A server also unlinks all four objects; a client
+    /// unlinks nothing.  Idempotent.
+    package func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        if role == .server {
+            SharedSegment.unlink(name.dataSegment)
+            SharedSegment.unlink(name.headerSegment)
+            NamedSemaphore.unlink(name.requestSemaphore)
+            NamedSemaphore.unlink(name.responseSemaphore)
+        }
+    }
+
+    // MARK: Server
+
+    /// Writes a request and posts it (server).
+    package func sendRequest(_ request: UnsafeRawBufferPointer) throws(ShmemaphoreError) {
+        try expect(.server, "send a request")
+        guard state == .idle else {
+            throw .wrongState("a request is outstanding: receive its response before sending another")
+        }
+        // One byte more than the request: a NUL after it, for peers that read
+        // the request as a C string.  The wire length excludes it.
+        let buffer = try data.writableBytes(count: request.count + 1)
+        if let source = request.baseAddress, request.count > 0 {
+            buffer.copyMemory(from: source, byteCount: request.count)
+        }
+        buffer.storeBytes(of: 0, toByteOffset: request.count, as: UInt8.self)
+        var length = UInt64(request.count)
+        try header.write(&length, count: Wire.requestHeaderSize, offset: 0)
+        try requestSemaphore.post()
+        state = .awaitingResponse
+    }
+
+    /// Waits for the response to the outstanding request (server).  Error
+    /// responses are returned, not thrown: the caller decides how to surface them.
+    package func receiveResponse(timeout: Duration?) throws(ShmemaphoreError) -> ReceivedResponse {
+        try expect(.server, "receive a response")
+        guard state == .awaitingResponse else {
+            throw .wrongState("no request is outstanding: send one before receiving a response")
+        }
+        guard try waitForToken(on: responseSemaphore, deadline: Deadline(timeout: timeout), whileWaiting: {}) else {
+            throw .timeout
+        }
+        // The token is consumed: whatever the peer wrote, this exchange is over.
+        state = .idle
+        var words = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let read = try withUnsafeMutableBytes(of: &words) { buffer throws(ShmemaphoreError) in
+            try header.read(into: buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)
+        }
+        guard read == Wire.responseHeaderSize else {
+            throw .protocolViolation("the header segment holds \(read) bytes; a response header needs \(Wire.responseHeaderSize)")
+        }
+        let metadata = withUnsafeBytes(of: &words) { ResponseMetadata(words: $0) }
+        let kind = try metadata.kind()
+        let payload = try mappedPayload(count: metadata.bytes, what: "response")
+        return ReceivedResponse(metadata: metadata, kind: kind, payload: payload)
+    }
+
+    // MARK: Client
+
+    /// Waits for the next request (client).  The returned view lives in the
+    /// data segment and is valid until the next call on this channel.
+    package func receiveRequest(timeout: Duration?) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+        try expect(.client, "receive a request")
+        switch state {
+        case .idle: break
+        case .peerGone: throw .peerGone
+        default: throw .wrongState("the current request is not answered yet")
+        }
+        let arrived = try waitForToken(on: requestSemaphore, deadline: Deadline(timeout: timeout)) {
+            () throws(ShmemaphoreError) in try self.followServer()
+        }
+        guard arrived else { throw .timeout }
+        // From here on the server waits for an answer: even a malformed request
+        // leaves the client holding it, so that it can still answer with an error.
+        state = .holdingRequest
+        try followServer()
+        var length: UInt64 = 0
+        let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)
+        guard read == Wire.requestHeaderSize else {
+            throw .protocolViolation("the header segment holds \(read) bytes; a request header needs \(Wire.requestHeaderSize)")
+        }
+        return try mappedPayload(count: length, what: "request")
+    }
+
+    /// Answers the held request with a copy of `payload` (client).
+    package func sendResponse(_ metadata: ResponseMetadata, payload: UnsafeRawBufferPointer) throws(ShmemaphoreError) {
+        try expectHeldRequest("send a response")
+        try metadata.validateForSending()
+        guard UInt64(payload.count) >= metadata.bytes else {
+            throw .invalidArgument("the payload has \(payload.count) bytes; the metadata announces \(metadata.bytes)")
+        }
+        let count = Int(metadata.bytes)
+        let buffer = try data.writableBytes(count: count)
+        if count > 0 { buffer.copyMemory(from: payload.baseAddress!, byteCount: count) }
+        try publish(metadata)
+    }
+
+    /// Answers the held request with an error response (client).
+    package func sendError(code: UInt64, message: UnsafeRawBufferPointer) throws(ShmemaphoreError) {
+        try expectHeldRequest("send an error response")
+        let buffer = try data.writableBytes(count: message.count)
+        if let source = message.baseAddress, message.count > 0 {
+            buffer.copyMemory(from: source, byteCount: message.count)
+        }
+        try publish(.error(code: code, messageLength: UInt64(message.count)))
+    }
+
+    /// Reserves a writable response buffer of `count` bytes in the data
+    /// segment (client, zero-copy path).  The request view becomes invalid.
+    package func reserve(_ count: UInt64) throws(ShmemaphoreError) -> UnsafeMutableRawBufferPointer {
+        try expectHeldRequest("reserve a response buffer")
+        guard count <= UInt64(Int.max / 2) else { throw .tooLarge("cannot reserve \(count) bytes") }
+        let buffer = try data.writableBytes(count: Int(count))
+        state = .reserved(Int(count))
+        return UnsafeMutableRawBufferPointer(start: buffer, count: Int(count))
+    }
+
+    /// Publishes the reserved buffer's first `metadata.bytes` bytes (client).
+    package func commit(_ metadata: ResponseMetadata) throws(ShmemaphoreError) {
+        try expect(.client, "commit a response")
+        guard case .reserved(let reserved) = state else {
+            throw .wrongState("nothing is reserved: call reserve before commit")
+        }
+        try metadata.validateForSending()
+        guard metadata.bytes <= UInt64(reserved) else {
+            throw .invalidArgument("the metadata announces \(metadata.bytes) bytes; only \(reserved) are reserved")
+        }
+        let size = try data.currentSize()
+        guard UInt64(size) >= metadata.bytes else {
+            throw .protocolViolation("the data segment shrank to \(size) bytes while the response was being written")
+        }
+        try publish(metadata)
+    }
+
+    // MARK: Internals
+
+    private func expect(_ required: Role, _ action: String) throws(ShmemaphoreError) {
+        guard role == required else {
+            throw .wrongRole("a \(role == .server ? "server" : "client") cannot \(action)")
+        }
+    }
+
+    private func expectHeldRequest(_ action: String) throws(ShmemaphoreError) {
+        try expect(.client, action)
+        switch state {
+        case .holdingRequest, .reserved: return
+        case .peerGone: throw .peerGone
+        default: throw .wrongState("there is no request to answer: receive one first")
+        }
+    }
+
+    /// Writes the response header, then posts: the post is the release barrier.
+    private func publish(_ metadata: ResponseMetadata) throws(ShmemaphoreError) {
+        var words = metadata.words
+        try withUnsafeBytes(of: &words) { buffer throws(ShmemaphoreError) in
+            try header.write(buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)
+        }
+        try responseSemaphore.post()
+        state = .idle
+    }
+
+    /// A read-only view of the first `count` bytes of DATA, after checking
+    /// the segment's real size: the header may not send us past its end.
+    private func mappedPayload(count: UInt64, what: String) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+        let size = try data.currentSize()
+        try checkPayloadFits(count, dataSegmentSize: size, what: what)
+        let start = try data.mapped(covering: max(Int(count), 1), realSize: size)
+        return UnsafeRawBufferPointer(start: start, count: Int(count))
+    }
+
+    /// Waits on `semaphore` in slices, running `whileWaiting` between slices
+    /// (liveness checks), until a token arrives (true) or `deadline` passes (false).
+    private func waitForToken(
+        on semaphore: NamedSemaphore, deadline: Deadline,
+        whileWaiting: () throws(ShmemaphoreError) -> Void
+    ) throws(ShmemaphoreError) -> Bool {
+        while true {
+            let slice = deadline.clamped(to: MonotonicInstant.now().advanced(byNanoseconds: Self.livenessInterval))
+            if try semaphore.wait(until: slice) { return true }
+            if deadline.hasPassed { return false }
+            try whileWaiting()
+        }
+    }
+
+    /// Client: if the server replaced its segments (a restart) re-open the
+    /// channel by name; if it removed them (it closed), the peer is gone.
+    /// A removed DATA segment shows as a link count of 0 on our descriptor.
+    private func followServer() throws(ShmemaphoreError) {
+        guard try data.status().st_nlink == 0 else { return }
+        // A restarting server unlinks and re-creates the segments; give it a
+        // moment, as during attach, while its semaphores are still there.
+        let request: NamedSemaphore, response: NamedSemaphore
+        do {
+            request = try NamedSemaphore.attach(name.requestSemaphore, options: options)
+            response = try NamedSemaphore.attach(name.responseSemaphore, options: options)
+        } catch .system(errno: ENOENT, _) {
+            // A closing server removes its semaphores last: the channel is gone.
+            state = .peerGone
+            throw .peerGone
+        }
+        let deadline = Deadline(instant: MonotonicInstant.now().advanced(byNanoseconds: Self.restartGrace))
+        while true {
+            do {
+                (header, data) = try Self.attachSegments(name, options: options)
+                requestSemaphore = request
+                responseSemaphore = response
+                return
+            } catch .system(errno: ENOENT, _) where !deadline.hasPassed {
+                sleep(nanoseconds: Self.attachPollInterval)
+            } catch .system(errno: ENOENT, _) {
+                state = .peerGone
+                throw .peerGone
+            }
+        }
+    }
+}
+
+/// A response as the server received it: the wire words, its kind, and a view
+/// of the payload inside the data segment (valid until the next call on the channel).
+package struct ReceivedResponse {
+    package let metadata: ResponseMetadata
+    package let kind: PayloadKind
+    package let payload: UnsafeRawBufferPointer
+}

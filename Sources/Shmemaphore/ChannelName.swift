@@ -1,0 +1,87 @@
+/// A validated channel name and the four POSIX object names derived from it.
+///
+/// The derivation is the original apps': replace every `/` with `_` to get S,
+/// then `/SEM_S_REQ`, `/SEM_S_RES`, `/SEG_S_HEAD`, `/SEG_S_DATA`
+/// (docs/PROTOCOL.md, "Object names").
+public struct ChannelName: Hashable, Sendable, CustomStringConvertible {
+    /// Longest name accepted, in bytes (SHMEMAPHORE_CHANNEL_NAME_MAX).  With the
+    /// longest prefix and suffix the object names stay well under NAME_MAX (255).
+    public static let maximumLength = 200
+
+    /// The name as the user gave it.
+    public let name: String
+    /// POSIX name of the semaphore the server posts after writing a request.
+    public let requestSemaphore: String
+    /// POSIX name of the semaphore the client posts after writing a response.
+    public let responseSemaphore: String
+    /// POSIX name of the small segment of `uint64_t` metadata.
+    public let headerSegment: String
+    /// POSIX name of the grow-only payload segment.
+    public let dataSegment: String
+
+    /// Validates `name`: 1...200 bytes of UTF-8 with no control characters.
+    public init(_ name: String) throws(ShmemaphoreError) {
+        let bytes = Array(name.utf8)
+        guard !bytes.isEmpty else { throw .invalidName("the channel name is empty") }
+        guard bytes.count <= Self.maximumLength else {
+            throw .invalidName("the channel name is \(bytes.count) bytes long; at most \(Self.maximumLength) are allowed")
+        }
+        if let bad = bytes.first(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw .invalidName("the channel name contains the control character 0x\(String(bad, radix: 16))")
+        }
+        let sanitized = String(decoding: bytes.map { $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 }, as: UTF8.self)
+        self.name = name
+        self.requestSemaphore = "/SEM_\(sanitized)_REQ"
+        self.responseSemaphore = "/SEM_\(sanitized)_RES"
+        self.headerSegment = "/SEG_\(sanitized)_HEAD"
+        self.dataSegment = "/SEG_\(sanitized)_DATA"
+    }
+
+    /// Where glibc keeps a POSIX object on Linux: segments are /dev/shm/NAME,
+    /// semaphores /dev/shm/sem.NAME (both without the leading slash).
+    static func filesystemPath(ofSegment posixName: String) -> String { "/dev/shm" + posixName }
+    static func filesystemPath(ofSemaphore posixName: String) -> String { "/dev/shm/sem." + posixName.dropFirst() }
+
+    /// The four objects' paths under /dev/shm, in the order semaphores then segments.
+    public var filesystemPaths: [String] {
+        [
+            Self.filesystemPath(ofSemaphore: requestSemaphore), Self.filesystemPath(ofSemaphore: responseSemaphore),
+            Self.filesystemPath(ofSegment: headerSegment), Self.filesystemPath(ofSegment: dataSegment),
+        ]
+    }
+
+    public var description: String { name }
+}
+
+/// What a server does with objects that a crashed earlier run left behind.
+public enum StalePolicy: UInt32, Sendable {
+    /// Drain both semaphores to 0 and replace both segments; a client already
+    /// waiting on the semaphores keeps working.
+    case reset = 0
+    /// Refuse to open (``ShmemaphoreError/exists(_:)``) if any object exists.
+    case fail = 1
+}
+
+/// How a channel is opened.  The defaults are safe: owner-only objects, reset
+/// of stale state, a 5 s wait for the server.
+public struct ChannelOptions: Sendable, Equatable {
+    /// Client only: how long to wait for the server's segments; nil waits forever.
+    public var attachTimeout: Duration? = .seconds(5)
+    /// Permission bits of created objects, applied regardless of umask.
+    /// Only owner and group bits are allowed.
+    public var mode: UInt32 = 0o600
+    /// Server only: what to do with objects left by a crashed run.
+    public var stalePolicy: StalePolicy = .reset
+    /// Attach to objects owned by another user.
+    public var allowForeignOwner = false
+
+    /// The defaults.
+    public init() {}
+
+    /// Rejects modes with bits for others or beyond 0o777.
+    func validate() throws(ShmemaphoreError) {
+        guard mode & ~0o770 == 0, mode & 0o600 == 0o600 else {
+            throw .invalidArgument("mode \(String(mode, radix: 8)) must give the owner read and write and nothing to others (e.g. 600 or 660)")
+        }
+    }
+}

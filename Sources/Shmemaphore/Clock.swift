@@ -1,0 +1,76 @@
+import Glibc
+
+/// A point on the monotonic clock (CLOCK_MONOTONIC), in nanoseconds.
+///
+/// Deadlines are absolute so that a wait interrupted and restarted (EINTR,
+/// liveness checks between slices) never waits longer than asked.
+struct MonotonicInstant: Comparable, Sendable {
+    var nanoseconds: Int64
+
+    static func now() -> MonotonicInstant {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return MonotonicInstant(nanoseconds: Int64(time.tv_sec) &* 1_000_000_000 &+ Int64(time.tv_nsec))
+    }
+
+    static func < (lhs: MonotonicInstant, rhs: MonotonicInstant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+
+    func advanced(byNanoseconds delta: Int64) -> MonotonicInstant {
+        let (sum, overflow) = nanoseconds.addingReportingOverflow(delta)
+        return MonotonicInstant(nanoseconds: overflow ? .max : sum)
+    }
+
+    var seconds: Int64 { nanoseconds / 1_000_000_000 }
+    var nanosecondsOfSecond: Int64 { nanoseconds % 1_000_000_000 }
+}
+
+/// When a wait gives up: never, or at a monotonic instant.
+struct Deadline: Sendable {
+    /// nil: wait forever.
+    var instant: MonotonicInstant?
+
+    static let never = Deadline(instant: nil)
+
+    /// A deadline `timeout` from now; nil means infinite.
+    init(timeout: Duration?) {
+        guard let timeout else { self.instant = nil; return }
+        let components = timeout.components
+        let nanoseconds: Int64
+        if components.seconds < 0 || (components.seconds == 0 && components.attoseconds <= 0) {
+            nanoseconds = 0
+        } else if components.seconds >= Int64.max / 1_000_000_000 - 1 {
+            self.instant = nil
+            return
+        } else {
+            nanoseconds = components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+        }
+        self.instant = MonotonicInstant.now().advanced(byNanoseconds: nanoseconds)
+    }
+
+    init(instant: MonotonicInstant?) { self.instant = instant }
+
+    var hasPassed: Bool {
+        guard let instant else { return false }
+        return MonotonicInstant.now() >= instant
+    }
+
+    /// The earlier of this deadline and `other`.
+    func clamped(to other: MonotonicInstant) -> MonotonicInstant {
+        guard let instant else { return other }
+        return min(instant, other)
+    }
+}
+
+/// Converts the C API's millisecond timeouts: negative (SHMEMAPHORE_TIMEOUT_INFINITE) is infinite.
+public func timeout(milliseconds: Int64) -> Duration? {
+    milliseconds < 0 ? nil : .milliseconds(milliseconds)
+}
+
+/// Sleeps for `nanoseconds` on the monotonic clock, resuming after signals.
+func sleep(nanoseconds: Int64) {
+    var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) == -1 && currentErrno == EINTR {
+        request = remaining
+    }
+}

@@ -1,0 +1,78 @@
+import CStb
+import Glibc
+
+/// Image decoding and encoding through Debian's stb (libstb-dev).
+///
+/// Decoding reads from a FILE this code opened itself, so a missing or
+/// unreadable file is reported with its errno rather than stb's generic text.
+public enum ImageCodec {
+    /// Formats `save` can write, chosen by file extension.
+    public enum Format: String, CaseIterable, Sendable {
+        case png, jpeg, bmp, tga
+
+        /// The format a path's extension names (case-insensitive), or nil.
+        public init?(path: String) {
+            guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
+            switch path[path.index(after: dot)...].lowercased() {
+            case "png": self = .png
+            case "jpg", "jpeg": self = .jpeg
+            case "bmp": self = .bmp
+            case "tga": self = .tga
+            default: return nil
+            }
+        }
+    }
+
+    /// JPEG quality, as the original server used.
+    public static let jpegQuality: Int32 = 90
+
+    /// Decodes the image file at `path` to 8-bit interleaved pixels with the
+    /// file's own channel count and passes them to `body` (the pixels are
+    /// freed when `body` returns).
+    public static func withDecodedFile<Result>(
+        at path: String,
+        _ body: (ResponseMetadata, UnsafeRawBufferPointer) throws(ShmemaphoreError) -> Result
+    ) throws(ShmemaphoreError) -> Result {
+        guard let file = fopen(path, "rbe") else {
+            throw .system(errno: currentErrno, operation: "open \(path)")
+        }
+        defer { fclose(file) }
+        var width: Int32 = 0, height: Int32 = 0, channels: Int32 = 0
+        guard let pixels = stbi_load_from_file(file, &width, &height, &channels, 0) else {
+            throw .imageDecode("\(path) is not an image stb can read")
+        }
+        defer { stbi_image_free(pixels) }
+        let metadata = try ResponseMetadata.image(width: UInt64(width), height: UInt64(height), channels: UInt64(channels))
+        return try body(metadata, UnsafeRawBufferPointer(start: pixels, count: Int(metadata.bytes)))
+    }
+
+    /// Writes an image to `path` in the format its extension names.
+    public static func save(_ metadata: ResponseMetadata, pixels: UnsafeRawBufferPointer, to path: String) throws(ShmemaphoreError) {
+        guard case .image = try metadata.kind() else { throw .notImage }
+        guard let format = Format(path: path) else {
+            throw .unsupportedFormat("\(path) has no .png, .jpg, .jpeg, .bmp or .tga extension")
+        }
+        guard (1...4).contains(metadata.channels) else {
+            throw .unsupportedFormat("\(format.rawValue) holds 1 to 4 channels, not \(metadata.channels)")
+        }
+        guard metadata.width <= UInt64(Int32.max), metadata.height <= UInt64(Int32.max),
+            metadata.width * metadata.channels <= UInt64(Int32.max)
+        else {
+            throw .unsupportedFormat("\(metadata.width)×\(metadata.height) is too large for the encoder")
+        }
+        guard UInt64(pixels.count) >= metadata.bytes, let base = pixels.baseAddress else {
+            throw .invalidArgument("the pixel buffer is smaller than the metadata announces")
+        }
+        let width = Int32(metadata.width), height = Int32(metadata.height), channels = Int32(metadata.channels)
+        let written: Int32
+        switch format {
+        case .png: written = stbi_write_png(path, width, height, channels, base, width * channels)
+        case .jpeg: written = stbi_write_jpg(path, width, height, channels, base, jpegQuality)
+        case .bmp: written = stbi_write_bmp(path, width, height, channels, base)
+        case .tga: written = stbi_write_tga(path, width, height, channels, base)
+        }
+        guard written != 0 else {
+            throw .imageEncode("could not write \(path) as \(format.rawValue)")
+        }
+    }
+}

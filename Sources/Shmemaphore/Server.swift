@@ -1,0 +1,79 @@
+/// The requester side of a channel, for Swift programs.
+///
+/// ```swift
+/// let server = try ShmemaphoreServer(channel: "ibis")
+/// let response = try server.request("dog", timeout: .seconds(5))
+/// print(response.metadata.width, response.metadata.height)
+/// ```
+/// Creating it creates (or resets) the channel; `close()` or deinit removes
+/// all four objects.  Not thread-safe: use one thread at a time.
+public final class ShmemaphoreServer {
+    package let core: ChannelCore
+
+    /// Creates channel `channel` as its server (see ``ChannelOptions``).
+    public init(channel: String, options: ChannelOptions = ChannelOptions()) throws(ShmemaphoreError) {
+        core = try ChannelCore.openServer(ChannelName(channel), options: options)
+    }
+
+    /// The channel's name and object names.
+    public var channel: ChannelName { core.name }
+
+    /// Sends a request without waiting for the response.
+    public func send(request: UnsafeRawBufferPointer) throws(ShmemaphoreError) {
+        try core.sendRequest(request)
+    }
+
+    /// Sends `request`'s UTF-8 bytes (not NUL-terminated) without waiting.
+    public func send(request: String) throws(ShmemaphoreError) {
+        try withUTF8Bytes(of: request) { bytes throws(ShmemaphoreError) in try core.sendRequest(bytes) }
+    }
+
+    /// Waits for the response to the outstanding request.
+    ///
+    /// - Parameter timeout: nil waits forever.  On ``ShmemaphoreError/timeout``
+    ///   the request stays outstanding and this may be called again.
+    /// - Throws: ``ShmemaphoreError/peerError(code:message:)`` when the client
+    ///   answered with an error response.
+    /// - Returns: a response whose payload is valid until the next call on this server.
+    public func receiveResponse(timeout: Duration? = nil) throws(ShmemaphoreError) -> Response {
+        let received = try core.receiveResponse(timeout: timeout)
+        if case .error(let code) = received.kind {
+            throw .peerError(code: code, message: String(decoding: received.payload, as: UTF8.self))
+        }
+        return Response(metadata: received.metadata, kind: received.kind, payload: received.payload)
+    }
+
+    /// One round trip: send `request`, wait for its response.
+    public func request(_ request: String, timeout: Duration? = nil) throws(ShmemaphoreError) -> Response {
+        try send(request: request)
+        return try receiveResponse(timeout: timeout)
+    }
+
+    /// One round trip with a binary request.
+    public func request(_ request: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(ShmemaphoreError) -> Response {
+        try send(request: request)
+        return try receiveResponse(timeout: timeout)
+    }
+
+    /// Removes the channel's four objects.  Further calls fail; idempotent.
+    public func close() { core.close() }
+}
+
+/// A response the server received.
+public struct Response {
+    /// The four header words as on the wire.
+    public let metadata: ResponseMetadata
+    /// Image or opaque bytes (error responses are thrown, not returned).
+    public let kind: PayloadKind
+    /// The payload, in place in shared memory: valid until the next call on
+    /// the server that returned it.  Copy it (``bytes``) to keep it.
+    public let payload: UnsafeRawBufferPointer
+
+    /// A copy of the payload.
+    public var bytes: [UInt8] { Array(payload) }
+
+    /// Saves an image response as PNG, JPEG, BMP or TGA by `path`'s extension.
+    public func saveImage(to path: String) throws(ShmemaphoreError) {
+        try ImageCodec.save(metadata, pixels: payload, to: path)
+    }
+}

@@ -1,0 +1,126 @@
+import Glibc
+
+/// One open POSIX shared-memory segment.
+///
+/// The header segment is read and written with pread/pwrite, never mapped: a
+/// peer may shrink it at any time, and a short read is a clean protocol error
+/// where a mapped read past the end would be SIGBUS.  The data segment is
+/// mapped once and re-mapped only when `fstat` shows it grew past the mapping;
+/// its real size is checked before every access, never taken from a cache.
+final class SharedSegment {
+    let name: String
+    let descriptor: Int32
+    private(set) var mapping: UnsafeMutableRawPointer?
+    private(set) var mappedLength = 0
+
+    /// Segments grow in whole pages so that small growths do not each cost a syscall.
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    private init(name: String, descriptor: Int32) {
+        self.name = name
+        self.descriptor = descriptor
+    }
+
+    /// Creates the segment anew (O_EXCL), with exactly `mode` and `size` zero bytes.
+    static func create(_ name: String, mode: UInt32, size: Int) throws(ShmemaphoreError) -> SharedSegment {
+        let descriptor = try syscall("shm_open \(name)") {
+            shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, mode_t(mode))
+        }
+        let segment = SharedSegment(name: name, descriptor: descriptor)
+        do {
+            // shm_open honours the umask; the options' mode must hold regardless.
+            try syscall("fchmod \(name)") { fchmod(descriptor, mode_t(mode)) }
+            try segment.reserve(size)
+        } catch {
+            unlink(name)
+            throw error
+        }
+        return segment
+    }
+
+    /// Opens an existing segment.  Throws ENOENT (as `.system`) when there is none.
+    static func attach(_ name: String, options: ChannelOptions) throws(ShmemaphoreError) -> SharedSegment {
+        let descriptor = try syscall("shm_open \(name)") { shm_open(name, O_RDWR | O_CLOEXEC, 0) }
+        let segment = SharedSegment(name: name, descriptor: descriptor)
+        try ObjectPermissions.check(segment.status(), describing: ChannelName.filesystemPath(ofSegment: name), options: options)
+        return segment
+    }
+
+    deinit {
+        if let mapping { bestEffort { munmap(mapping, mappedLength) } }
+        bestEffort { close(descriptor) }
+    }
+
+    static func unlink(_ name: String) {
+        bestEffort { shm_unlink(name) }
+    }
+
+    func status() throws(ShmemaphoreError) -> stat {
+        var status = stat()
+        try syscall("fstat \(name)") { fstat(descriptor, &status) }
+        return status
+    }
+
+    /// The segment's real size now.
+    func currentSize() throws(ShmemaphoreError) -> Int { Int(try status().st_size) }
+
+    /// Grows the segment to at least `size` bytes (rounded up to a page),
+    /// allocating the memory now: posix_fallocate reports a full /dev/shm
+    /// as ENOSPC here instead of SIGBUS at first touch.  Never shrinks.
+    func reserve(_ size: Int) throws(ShmemaphoreError) {
+        let (rounded, overflow) = size.addingReportingOverflow(Self.pageSize - 1)
+        guard !overflow else { throw .tooLarge("\(size) bytes do not fit a segment") }
+        let target = rounded / Self.pageSize * Self.pageSize
+        guard target > 0 else { return }
+        let error = posix_fallocate(descriptor, 0, off_t(target))
+        if error == EINTR { return try reserve(size) }
+        if error != 0 { throw .system(errno: error, operation: "posix_fallocate \(name) to \(target) bytes") }
+    }
+
+    /// Ensures the segment holds at least `size` bytes, growing it if needed,
+    /// and returns a mapping that covers them.
+    func writableBytes(count size: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
+        var actual = try currentSize()
+        if actual < size {
+            try reserve(size)
+            actual = try currentSize()
+        }
+        return try mapped(covering: max(size, 1), realSize: actual)
+    }
+
+    /// A mapping that covers `count` bytes, which the caller has checked
+    /// against the real size (`realSize`, from fstat).
+    func mapped(covering count: Int, realSize: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
+        if let mapping, mappedLength >= count { return mapping }
+        // Map the whole real size so that later, smaller payloads need no remap.
+        let length = max(realSize, count)
+        let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0)
+        guard let address, address != MAP_FAILED else {
+            throw .system(errno: currentErrno, operation: "mmap \(name) (\(length) bytes)")
+        }
+        if let mapping { bestEffort { munmap(mapping, mappedLength) } }
+        mapping = address
+        mappedLength = length
+        return address
+    }
+
+    /// Reads `count` bytes at `offset` with pread.  Returns how many were read
+    /// (fewer when the segment is shorter).
+    func read(into buffer: UnsafeMutableRawPointer, count: Int, offset: Int) throws(ShmemaphoreError) -> Int {
+        var done = 0
+        while done < count {
+            let got = try syscall("pread \(name)") { pread(descriptor, buffer + done, count - done, off_t(offset + done)) }
+            if got == 0 { break }
+            done += got
+        }
+        return done
+    }
+
+    /// Writes `count` bytes at `offset` with pwrite (extending the segment if it is shorter).
+    func write(_ buffer: UnsafeRawPointer, count: Int, offset: Int) throws(ShmemaphoreError) {
+        var done = 0
+        while done < count {
+            done += try syscall("pwrite \(name)") { pwrite(descriptor, buffer + done, count - done, off_t(offset + done)) }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+import CShmemaphoreShims
+
+/// Everything that can go wrong in libshmemaphore, as one typed error.
+///
+/// Each case has a stable integer ``code`` that the C API returns unchanged
+/// (see `include/shmemaphore.h`): system errors are `-errno`, the library's
+/// own errors are at or below -1001.
+public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A system call failed; `operation` names it and the object it acted on.
+    case system(errno: Int32, operation: String)
+    /// A pointer was NULL, a size impossible, or options malformed.
+    case invalidArgument(String)
+    /// The channel name cannot form the four POSIX object names.
+    case invalidName(String)
+    /// The peer did not act before the deadline; the call may be repeated.
+    case timeout
+    /// The peer left shared memory in a state that breaks the protocol.
+    case protocolViolation(String)
+    /// The client answered with an error response.
+    case peerError(code: UInt64, message: String)
+    /// The server closed the channel.
+    case peerGone
+    /// The call belongs to the other role.
+    case wrongRole(String)
+    /// The call is not allowed in the channel's current state.
+    case wrongState(String)
+    /// The channel's objects exist and the options asked not to reset them.
+    case exists(String)
+    /// An image file could not be decoded.
+    case imageDecode(String)
+    /// An image could not be encoded or written.
+    case imageEncode(String)
+    /// The file extension or the image shape is not supported by the encoder.
+    case unsupportedFormat(String)
+    /// The response holds raw bytes or an error, not an image.
+    case notImage
+    /// A size overflowed 64 bits or does not fit the address space.
+    case tooLarge(String)
+    /// An object is owned by another user or writable beyond what is allowed.
+    case unsafePermissions(String)
+
+    /// The stable status code that the C API returns for this error.
+    public var code: Int32 {
+        switch self {
+        case .system(let errno, _): return -errno
+        case .invalidArgument: return ErrorCode.invalidArgument
+        case .invalidName: return ErrorCode.invalidName
+        case .timeout: return ErrorCode.timeout
+        case .protocolViolation: return ErrorCode.protocolViolation
+        case .peerError: return ErrorCode.peerError
+        case .peerGone: return ErrorCode.peerGone
+        case .wrongRole: return ErrorCode.wrongRole
+        case .wrongState: return ErrorCode.wrongState
+        case .exists: return ErrorCode.exists
+        case .imageDecode: return ErrorCode.imageDecode
+        case .imageEncode: return ErrorCode.imageEncode
+        case .unsupportedFormat: return ErrorCode.unsupportedFormat
+        case .notImage: return ErrorCode.notImage
+        case .tooLarge: return ErrorCode.tooLarge
+        case .unsafePermissions: return ErrorCode.unsafePermissions
+        }
+    }
+
+    /// One sentence for people: the code's description plus the detail.
+    public var description: String {
+        let summary = ErrorCode.description(of: code)
+        switch self {
+        case .system(_, let operation): return "\(operation): \(summary)"
+        case .timeout, .peerGone, .notImage: return summary
+        case .peerError(let code, let message):
+            return "\(summary) (code \(code)\(message.isEmpty ? "" : ": \(message)"))"
+        case .invalidArgument(let detail), .invalidName(let detail), .protocolViolation(let detail),
+            .wrongRole(let detail), .wrongState(let detail), .exists(let detail),
+            .imageDecode(let detail), .imageEncode(let detail), .unsupportedFormat(let detail),
+            .tooLarge(let detail), .unsafePermissions(let detail):
+            return "\(summary): \(detail)"
+        }
+    }
+}
+
+/// The stable status codes of `include/shmemaphore.h`, with their names and
+/// descriptions as static strings (the C API hands these out as pointers).
+public enum ErrorCode {
+    public static let ok: Int32 = 0
+    public static let errnoLimit: Int32 = 1000
+    public static let invalidArgument: Int32 = -1001
+    public static let invalidName: Int32 = -1002
+    public static let timeout: Int32 = -1003
+    public static let protocolViolation: Int32 = -1004
+    public static let peerError: Int32 = -1005
+    public static let peerGone: Int32 = -1006
+    public static let wrongRole: Int32 = -1007
+    public static let wrongState: Int32 = -1008
+    public static let exists: Int32 = -1009
+    public static let imageDecode: Int32 = -1010
+    public static let imageEncode: Int32 = -1011
+    public static let unsupportedFormat: Int32 = -1012
+    public static let notImage: Int32 = -1013
+    public static let tooLarge: Int32 = -1014
+    public static let unsafePermissions: Int32 = -1015
+
+    /// Static name and description of each library code, in code order
+    /// starting at -1001.  StaticString so the C layer can return pointers
+    /// that live for the whole process.
+    static let table: [(name: StaticString, description: StaticString)] = [
+        ("SHMEMAPHORE_E_INVALID_ARGUMENT", "invalid argument"),
+        ("SHMEMAPHORE_E_INVALID_NAME", "invalid channel name"),
+        ("SHMEMAPHORE_E_TIMEOUT", "timed out waiting for the peer"),
+        ("SHMEMAPHORE_E_PROTOCOL", "protocol violation by the peer"),
+        ("SHMEMAPHORE_E_PEER_ERROR", "the peer answered with an error"),
+        ("SHMEMAPHORE_E_PEER_GONE", "the peer closed the channel"),
+        ("SHMEMAPHORE_E_WRONG_ROLE", "operation not allowed in this role"),
+        ("SHMEMAPHORE_E_WRONG_STATE", "operation not allowed in the channel's current state"),
+        ("SHMEMAPHORE_E_EXISTS", "channel objects already exist"),
+        ("SHMEMAPHORE_E_IMAGE_DECODE", "image could not be decoded"),
+        ("SHMEMAPHORE_E_IMAGE_ENCODE", "image could not be encoded or written"),
+        ("SHMEMAPHORE_E_UNSUPPORTED_FORMAT", "unsupported image format or shape"),
+        ("SHMEMAPHORE_E_NOT_IMAGE", "the payload is not an image"),
+        ("SHMEMAPHORE_E_TOO_LARGE", "size too large"),
+        ("SHMEMAPHORE_E_UNSAFE_PERMISSIONS", "object has unsafe owner or permissions"),
+    ]
+
+    private static func libraryEntry(_ code: Int32) -> (name: StaticString, description: StaticString)? {
+        let index = Int(invalidArgument) - Int(code)
+        return table.indices.contains(index) ? table[index] : nil
+    }
+
+    /// Static, NUL-terminated symbolic name of any code.
+    public static func namePointer(of code: Int32) -> UnsafePointer<CChar> {
+        if code == ok { return StaticString("SHMEMAPHORE_OK").cPointer }
+        if let entry = libraryEntry(code) { return entry.name.cPointer }
+        if code < 0, code > -errnoLimit, let name = shmemaphore_shim_errno_name(-code) { return name }
+        return StaticString("SHMEMAPHORE_E_UNKNOWN").cPointer
+    }
+
+    /// Static, NUL-terminated description of any code.
+    public static func descriptionPointer(of code: Int32) -> UnsafePointer<CChar> {
+        if code == ok { return StaticString("success").cPointer }
+        if let entry = libraryEntry(code) { return entry.description.cPointer }
+        if code < 0, code > -errnoLimit { return shmemaphore_shim_errno_description(-code) }
+        return StaticString("unknown status code").cPointer
+    }
+
+    /// Symbolic name of any code, as a Swift string.
+    public static func name(of code: Int32) -> String { String(cString: namePointer(of: code)) }
+
+    /// Description of any code, as a Swift string.
+    public static func description(of code: Int32) -> String { String(cString: descriptionPointer(of: code)) }
+}
+
+extension StaticString {
+    /// The string's storage as a C string; StaticString literals are NUL-terminated.
+    var cPointer: UnsafePointer<CChar> {
+        UnsafeRawPointer(utf8Start).assumingMemoryBound(to: CChar.self)
+    }
+}

@@ -1,0 +1,124 @@
+/// The protocol's byte layouts and the rules for telling payload kinds apart
+/// (docs/PROTOCOL.md, "Layouts" and "Responses").  Pure functions: everything
+/// the receive path parses from shared memory passes through here, so it can
+/// be tested and fuzzed without any process or segment.
+public enum Wire {
+    /// Wire protocol version (SHMEMAPHORE_PROTOCOL_VERSION).
+    public static let protocolVersion: UInt32 = 1
+    /// Bytes of the request header: one `uint64_t` length.
+    public static let requestHeaderSize = 8
+    /// Bytes of the response header: four `uint64_t` words.
+    public static let responseHeaderSize = 32
+    /// Size our server gives a new header segment: room for either layout.
+    public static let initialHeaderSegmentSize = 32
+    /// Size our server gives a new data segment: one page.
+    public static let initialDataSegmentSize = 4096
+    /// The channels word that marks an error response.
+    public static let errorChannels = UInt64.max
+}
+
+/// The four words of a response header, exactly as on the wire.
+public struct ResponseMetadata: Equatable, Sendable {
+    public var bytes: UInt64
+    public var width: UInt64
+    public var height: UInt64
+    public var channels: UInt64
+
+    public init(bytes: UInt64, width: UInt64, height: UInt64, channels: UInt64) {
+        self.bytes = bytes
+        self.width = width
+        self.height = height
+        self.channels = channels
+    }
+
+    /// Metadata of an image of `width` × `height` × `channels` 8-bit samples.
+    public static func image(width: UInt64, height: UInt64, channels: UInt64) throws(ShmemaphoreError) -> ResponseMetadata {
+        let metadata = ResponseMetadata(bytes: 0, width: width, height: height, channels: channels)
+        guard let bytes = metadata.imageByteCount else {
+            throw .tooLarge("\(width) × \(height) × \(channels) overflows 64 bits")
+        }
+        return ResponseMetadata(bytes: bytes, width: width, height: height, channels: channels)
+    }
+
+    /// Metadata of `count` opaque bytes.
+    public static func bytes(_ count: UInt64) -> ResponseMetadata {
+        ResponseMetadata(bytes: count, width: 0, height: 0, channels: 0)
+    }
+
+    /// Metadata of an error response: `code` travels in the width word.
+    public static func error(code: UInt64, messageLength: UInt64) -> ResponseMetadata {
+        ResponseMetadata(bytes: messageLength, width: code, height: 0, channels: Wire.errorChannels)
+    }
+
+    /// width × height × channels, or nil when the product overflows 64 bits.
+    public var imageByteCount: UInt64? {
+        let (area, overflow1) = width.multipliedReportingOverflow(by: height)
+        let (total, overflow2) = area.multipliedReportingOverflow(by: channels)
+        return overflow1 || overflow2 ? nil : total
+    }
+
+    /// What kind of payload these words describe, or why they describe none.
+    public func kind() throws(ShmemaphoreError) -> PayloadKind {
+        if channels == Wire.errorChannels {
+            guard height == 0 else {
+                throw .protocolViolation("error response with height \(height); it must be 0")
+            }
+            return .error(code: width)
+        }
+        if width == 0 && height == 0 && channels == 0 { return .bytes }
+        guard width > 0, height > 0, channels > 0 else {
+            throw .protocolViolation("image shape \(width)×\(height)×\(channels) has a zero dimension")
+        }
+        guard let expected = imageByteCount else {
+            throw .protocolViolation("image shape \(width)×\(height)×\(channels) overflows 64 bits")
+        }
+        guard expected == bytes else {
+            throw .protocolViolation("image of \(width)×\(height)×\(channels) = \(expected) bytes announces \(bytes) bytes")
+        }
+        return .image
+    }
+
+    /// Validates metadata a responder is about to publish (error responses
+    /// have their own call, so the error marker is refused here).
+    func validateForSending() throws(ShmemaphoreError) {
+        if channels == Wire.errorChannels {
+            throw .invalidArgument("channels = UINT64_MAX marks error responses; send errors with the error call")
+        }
+        do {
+            _ = try kind()
+        } catch {
+            if case .protocolViolation(let detail) = error { throw .invalidArgument(detail) }
+            throw error
+        }
+    }
+
+    /// Decodes the four words from the first 32 bytes of `buffer` (native byte order).
+    init(words buffer: UnsafeRawBufferPointer) {
+        self.init(
+            bytes: buffer.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+            width: buffer.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+            height: buffer.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+            channels: buffer.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+    }
+
+    /// The four words in wire order.
+    var words: (UInt64, UInt64, UInt64, UInt64) { (bytes, width, height, channels) }
+}
+
+/// The three kinds of response payload.
+public enum PayloadKind: Equatable, Sendable {
+    /// 8-bit pixels, bytes == width × height × channels.
+    case image
+    /// Opaque bytes (width = height = channels = 0).
+    case bytes
+    /// An error response with the client's code; the payload is its UTF-8 message.
+    case error(code: UInt64)
+}
+
+/// Checks a received header against the data segment's real size.
+/// A header may never send a reader past the end of the segment.
+func checkPayloadFits(_ bytes: UInt64, dataSegmentSize: Int, what: String) throws(ShmemaphoreError) {
+    guard bytes <= UInt64(max(dataSegmentSize, 0)) else {
+        throw .protocolViolation("the \(what) header announces \(bytes) bytes but the data segment holds only \(dataSegmentSize)")
+    }
+}

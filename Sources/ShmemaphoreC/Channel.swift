@@ -1,0 +1,170 @@
+import CShmemaphoreHeader
+import Glibc
+import Shmemaphore
+
+// Opening, closing and the exchange functions.  Each converts its arguments,
+// calls ChannelCore, and returns a status code (see Support.swift).
+
+@c @implementation
+public func shmemaphore_server_open(
+    _ name: UnsafePointer<CChar>!, _ options: UnsafePointer<shmemaphore_options>!,
+    _ out: UnsafeMutablePointer<OpaquePointer?>!
+) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        guard let out else { throw .invalidArgument("out is NULL") }
+        let core = try ChannelCore.openServer(channelName(name), options: channelOptions(options))
+        out.pointee = makeHandle(core)
+    }
+}
+
+@c @implementation
+public func shmemaphore_client_open(
+    _ name: UnsafePointer<CChar>!, _ options: UnsafePointer<shmemaphore_options>!,
+    _ out: UnsafeMutablePointer<OpaquePointer?>!
+) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        guard let out else { throw .invalidArgument("out is NULL") }
+        let core = try ChannelCore.openClient(channelName(name), options: channelOptions(options))
+        out.pointee = makeHandle(core)
+    }
+}
+
+@c @implementation
+public func shmemaphore_close(_ handle: OpaquePointer!) {
+    guard let handle else { return }
+    let core = Unmanaged<ChannelCore>.fromOpaque(UnsafeRawPointer(handle))
+    core.takeUnretainedValue().close()
+    core.release()
+}
+
+@c @implementation
+public func shmemaphore_channel_role(_ handle: OpaquePointer!) -> Int32 {
+    guard let core = try? channel(handle) else { return ErrorCode.invalidArgument }
+    return core.role == .server ? Int32(SHMEMAPHORE_ROLE_SERVER) : Int32(SHMEMAPHORE_ROLE_CLIENT)
+}
+
+// MARK: Server
+
+@c @implementation
+public func shmemaphore_send_request(_ handle: OpaquePointer!, _ request: UnsafeRawPointer!, _ length: UInt64) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        try channel(handle).sendRequest(buffer(request, length, what: "the request"))
+    }
+}
+
+@c @implementation
+public func shmemaphore_receive_response(
+    _ handle: OpaquePointer!, _ timeoutMilliseconds: Int64, _ out: UnsafeMutablePointer<shmemaphore_response>!
+) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        let core = try channel(handle)
+        guard let out else { throw .invalidArgument("out is NULL") }
+        let received = try core.receiveResponse(timeout: callTimeout(timeoutMilliseconds))
+        var response = shmemaphore_response()
+        response.metadata = received.metadata.c
+        // A view is never NULL, even when empty, so callers need no special case.
+        response.data = received.payload.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            ?? UnsafeRawPointer(out).assumingMemoryBound(to: UInt8.self)
+        switch received.kind {
+        case .image: response.kind = UInt32(SHMEMAPHORE_PAYLOAD_IMAGE)
+        case .bytes: response.kind = UInt32(SHMEMAPHORE_PAYLOAD_BYTES)
+        case .error(let code):
+            response.kind = UInt32(SHMEMAPHORE_PAYLOAD_ERROR)
+            response.error_code = code
+        }
+        out.pointee = response
+        if case .error(let code) = received.kind {
+            throw .peerError(code: code, message: "")
+        }
+    }
+}
+
+@c @implementation
+public func shmemaphore_request(
+    _ handle: OpaquePointer!, _ request: UnsafeRawPointer!, _ length: UInt64, _ timeoutMilliseconds: Int64,
+    _ out: UnsafeMutablePointer<shmemaphore_response>!
+) -> Int32 {
+    // Check `out` before sending, so a bad argument never leaves a request outstanding.
+    guard out != nil else { return ErrorCode.invalidArgument }
+    let sent = shmemaphore_send_request(handle, request, length)
+    guard sent == ErrorCode.ok else { return sent }
+    return shmemaphore_receive_response(handle, timeoutMilliseconds, out)
+}
+
+// MARK: Client
+
+@c @implementation
+public func shmemaphore_receive_request(
+    _ handle: OpaquePointer!, _ timeoutMilliseconds: Int64,
+    _ request: UnsafeMutablePointer<UnsafePointer<UInt8>?>!, _ length: UnsafeMutablePointer<UInt64>!
+) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        let core = try channel(handle)
+        guard let request, let length else { throw .invalidArgument("request or length is NULL") }
+        let received = try core.receiveRequest(timeout: callTimeout(timeoutMilliseconds))
+        request.pointee = received.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            ?? UnsafeRawPointer(length).assumingMemoryBound(to: UInt8.self)
+        length.pointee = UInt64(received.count)
+    }
+}
+
+@c @implementation
+public func shmemaphore_send_response(
+    _ handle: OpaquePointer!, _ metadata: UnsafePointer<shmemaphore_metadata>!, _ payload: UnsafeRawPointer!
+) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        let core = try channel(handle)
+        guard let metadata else { throw .invalidArgument("metadata is NULL") }
+        let wire = ResponseMetadata(metadata.pointee)
+        try core.sendResponse(wire, payload: buffer(payload, wire.bytes, what: "the payload"))
+    }
+}
+
+@c @implementation
+public func shmemaphore_send_error(_ handle: OpaquePointer!, _ code: UInt64, _ message: UnsafePointer<CChar>!) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        let core = try channel(handle)
+        let text = message.map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) }
+        try core.sendError(code: code, message: text ?? UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+}
+
+@c @implementation
+public func shmemaphore_reserve(_ handle: OpaquePointer!, _ length: UInt64, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>!) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        let core = try channel(handle)
+        guard let out else { throw .invalidArgument("buffer is NULL") }
+        out.pointee = try core.reserve(length).baseAddress
+    }
+}
+
+@c @implementation
+public func shmemaphore_commit(_ handle: OpaquePointer!, _ metadata: UnsafePointer<shmemaphore_metadata>!) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        let core = try channel(handle)
+        guard let metadata else { throw .invalidArgument("metadata is NULL") }
+        try core.commit(ResponseMetadata(metadata.pointee))
+    }
+}
+
+// MARK: Images
+
+@c @implementation
+public func shmemaphore_send_image_file(_ handle: OpaquePointer!, _ path: UnsafePointer<CChar>!) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        let core = try channel(handle)
+        try core.sendImageFile(atPath: string(path, limit: Int(PATH_MAX), what: "the path"))
+    }
+}
+
+@c @implementation
+public func shmemaphore_save_image(_ response: UnsafePointer<shmemaphore_response>!, _ path: UnsafePointer<CChar>!) -> Int32 {
+    status { () throws(ShmemaphoreError) in
+        guard let response else { throw .invalidArgument("response is NULL") }
+        let path = try string(path, limit: Int(PATH_MAX), what: "the path")
+        let metadata = ResponseMetadata(response.pointee.metadata)
+        guard response.pointee.kind == UInt32(SHMEMAPHORE_PAYLOAD_IMAGE) else { throw .notImage }
+        let pixels = try buffer(UnsafeRawPointer(response.pointee.data), metadata.bytes, what: "response data")
+        try ImageCodec.save(metadata, pixels: pixels, to: path)
+    }
+}

@@ -1,0 +1,111 @@
+import CShmemaphoreHeader
+import Glibc
+import Shmemaphore
+
+// The conversions every exported function shares.  The rule of this layer:
+// convert C arguments (refusing anything that could trap), call the core,
+// turn every thrown error into its stable status code.
+
+/// Runs `body` and returns SHMEMAPHORE_OK or the error's code.  Nothing escapes.
+@inline(__always)
+func status(_ body: () throws(ShmemaphoreError) -> Void) -> Int32 {
+    do {
+        try body()
+        return ErrorCode.ok
+    } catch {
+        return error.code
+    }
+}
+
+/// The core object behind a C handle.  The handle is a retained, unmanaged
+/// reference created by `makeHandle` and released by shmemaphore_close.
+func channel(_ handle: OpaquePointer?) throws(ShmemaphoreError) -> ChannelCore {
+    guard let handle else { throw .invalidArgument("the channel is NULL") }
+    return Unmanaged<ChannelCore>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+}
+
+func makeHandle(_ core: ChannelCore) -> OpaquePointer {
+    OpaquePointer(Unmanaged.passRetained(core).toOpaque())
+}
+
+/// A NUL-terminated C string of at most `limit` bytes, as validated UTF-8.
+/// The length is measured with strnlen so a huge or unterminated-looking
+/// argument is refused without scanning all of it.
+func string(_ pointer: UnsafePointer<CChar>?, limit: Int, what: String) throws(ShmemaphoreError) -> String {
+    guard let pointer else { throw .invalidArgument("\(what) is NULL") }
+    let length = strnlen(pointer, limit + 1)
+    guard length <= limit else { throw .invalidArgument("\(what) is longer than \(limit) bytes") }
+    guard let text = String(validatingCString: pointer) else { throw .invalidArgument("\(what) is not valid UTF-8") }
+    return text
+}
+
+/// The channel name argument: invalid names get SHMEMAPHORE_E_INVALID_NAME.
+func channelName(_ pointer: UnsafePointer<CChar>?) throws(ShmemaphoreError) -> ChannelName {
+    guard let pointer else { throw .invalidArgument("the channel name is NULL") }
+    let length = strnlen(pointer, ChannelName.maximumLength + 1)
+    guard length <= ChannelName.maximumLength else {
+        throw .invalidName("the channel name is longer than \(ChannelName.maximumLength) bytes")
+    }
+    guard let text = String(validatingCString: pointer) else { throw .invalidName("the channel name is not valid UTF-8") }
+    return try ChannelName(text)
+}
+
+/// A (pointer, length) pair from C as a buffer; NULL is allowed only for length 0.
+func buffer(_ pointer: UnsafeRawPointer?, _ length: UInt64, what: String) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+    guard length <= UInt64(Int.max / 2) else { throw .tooLarge("\(what) of \(length) bytes") }
+    if length == 0 { return UnsafeRawBufferPointer(start: nil, count: 0) }
+    guard let pointer else { throw .invalidArgument("\(what) is NULL but its length is \(length)") }
+    return UnsafeRawBufferPointer(start: pointer, count: Int(length))
+}
+
+/// The C options struct as Swift options; NULL means the defaults.
+///
+/// Forward compatibility: a caller compiled against a newer header may pass a
+/// larger struct; it is accepted when every byte this library does not know is 0.
+func channelOptions(_ pointer: UnsafePointer<shmemaphore_options>?) throws(ShmemaphoreError) -> ChannelOptions {
+    var options = ChannelOptions()
+    guard let pointer else { return options }
+    let knownSize = MemoryLayout<shmemaphore_options>.size
+    let declaredSize = Int(UnsafeRawPointer(pointer).loadUnaligned(as: Int.self))
+    guard declaredSize >= knownSize else {
+        throw .invalidArgument("options.struct_size is \(declaredSize); initialise options with shmemaphore_options_init")
+    }
+    guard declaredSize <= 4096 else { throw .invalidArgument("options.struct_size \(declaredSize) is implausible") }
+    let extra = UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer) + knownSize, count: declaredSize - knownSize)
+    guard extra.allSatisfy({ $0 == 0 }) else {
+        throw .invalidArgument("options has fields this library version does not know (set to non-zero)")
+    }
+    let given = pointer.pointee
+    guard given.attach_timeout_ms >= -1 else {
+        throw .invalidArgument("attach_timeout_ms \(given.attach_timeout_ms); use SHMEMAPHORE_TIMEOUT_INFINITE (-1) to wait forever")
+    }
+    options.attachTimeout = timeout(milliseconds: given.attach_timeout_ms)
+    if given.mode != 0 { options.mode = given.mode }
+    guard let policy = StalePolicy(rawValue: given.stale_policy) else {
+        throw .invalidArgument("stale_policy \(given.stale_policy) is not a SHMEMAPHORE_STALE_* value")
+    }
+    options.stalePolicy = policy
+    let knownFlags = UInt32(SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER)
+    guard given.flags & ~knownFlags == 0 else { throw .invalidArgument("unknown flags 0x\(String(given.flags, radix: 16))") }
+    options.allowForeignOwner = given.flags & knownFlags != 0
+    guard given.reserved == 0 else { throw .invalidArgument("options.reserved must be 0") }
+    return options
+}
+
+/// A per-call timeout from C: -1 is infinite, other negatives are refused.
+func callTimeout(_ milliseconds: Int64) throws(ShmemaphoreError) -> Duration? {
+    guard milliseconds >= -1 else {
+        throw .invalidArgument("timeout \(milliseconds) ms; use SHMEMAPHORE_TIMEOUT_INFINITE (-1) to wait forever")
+    }
+    return timeout(milliseconds: milliseconds)
+}
+
+extension ResponseMetadata {
+    init(_ c: shmemaphore_metadata) {
+        self.init(bytes: c.bytes, width: c.width, height: c.height, channels: c.channels)
+    }
+
+    var c: shmemaphore_metadata {
+        shmemaphore_metadata(bytes: bytes, width: width, height: height, channels: channels)
+    }
+}

@@ -1,0 +1,472 @@
+/*
+ * shmemaphore.h - the public C API of libshmemaphore.
+ *
+ * libshmemaphore moves large binary payloads (images, frames, tensors)
+ * between two processes on one host over two POSIX named semaphores and two
+ * POSIX shared-memory segments.  The wire protocol is the original
+ * shmemaphore apps' protocol, byte for byte; docs/PROTOCOL.md specifies it.
+ *
+ * Roles
+ *   server  the requester: creates the channel, sends a request (a byte
+ *           string, usually a name), receives a response.
+ *   client  the responder: attaches to a channel, receives a request,
+ *           answers with a payload (an image, raw bytes or an error).
+ *
+ * Conventions that hold for every function below
+ *   - Every function that can fail returns an int status: SHMEMAPHORE_OK (0)
+ *     or a negative code.  Codes in (-SHMEMAPHORE_ERRNO_MAX, 0) are system
+ *     errors: the code is -errno (for example -ENOENT, -EACCES, -ENOSPC).
+ *     Codes at or below SHMEMAPHORE_E_FIRST are the library's own.  Codes are
+ *     stable across versions.  shmemaphore_strerror() and
+ *     shmemaphore_error_name() describe any code.
+ *   - Bad input (NULL pointers, bad names, impossible sizes, a call in the
+ *     wrong role or state) returns a code; it never crashes the process.
+ *   - On failure, out-parameters are left untouched unless stated otherwise.
+ *   - Timeouts are in milliseconds on the monotonic clock.
+ *     SHMEMAPHORE_TIMEOUT_INFINITE (-1) waits forever; 0 polls once.
+ *
+ * Thread safety
+ *   Functions that take no channel are thread-safe.  A channel must not be
+ *   used by two threads at once (serialise with your own lock); distinct
+ *   channels may be used concurrently from distinct threads, and one process
+ *   may hold several channels (of either role, on distinct channel names).
+ *
+ * Linking
+ *   cc app.c $(pkg-config --cflags --libs shmemaphore)
+ *   or: cc app.c -I<prefix>/include -L<prefix>/lib -lshmemaphore
+ *   The library links the Swift runtime statically: no Swift toolchain is
+ *   needed at run time.
+ */
+#ifndef SHMEMAPHORE_H
+#define SHMEMAPHORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Visibility                                                               */
+/* ------------------------------------------------------------------------ */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SHMEMAPHORE_API __attribute__((visibility("default")))
+#else
+#define SHMEMAPHORE_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Versions                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** Library version this header describes (semantic versioning). */
+#define SHMEMAPHORE_VERSION_MAJOR 0
+#define SHMEMAPHORE_VERSION_MINOR 1
+#define SHMEMAPHORE_VERSION_PATCH 0
+/** MAJOR * 10000 + MINOR * 100 + PATCH, comparable with `>=`. */
+#define SHMEMAPHORE_VERSION_NUMBER                                            \
+    (SHMEMAPHORE_VERSION_MAJOR * 10000 + SHMEMAPHORE_VERSION_MINOR * 100 +     \
+     SHMEMAPHORE_VERSION_PATCH)
+/** Version of the wire protocol spoken by default.  Version 1 is the
+ *  original shmemaphore apps' protocol (docs/PROTOCOL.md). */
+#define SHMEMAPHORE_PROTOCOL_VERSION 1
+
+/** Runtime version of the loaded library, as SHMEMAPHORE_VERSION_NUMBER.
+ *  Compare it with the macro to detect a header/library mismatch.
+ *  Thread-safe; never fails. */
+SHMEMAPHORE_API unsigned shmemaphore_version_number(void);
+
+/** Runtime version as a static, NUL-terminated string such as "0.1.0".
+ *  The pointer is valid for the life of the process; do not free it. */
+SHMEMAPHORE_API const char *shmemaphore_version_string(void);
+
+/** Wire protocol version spoken by the loaded library
+ *  (SHMEMAPHORE_PROTOCOL_VERSION of the build).  Never fails. */
+SHMEMAPHORE_API unsigned shmemaphore_protocol_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status codes                                                             */
+/* ------------------------------------------------------------------------ */
+
+/** Success. */
+#define SHMEMAPHORE_OK 0
+/** System errors are -errno; errno values are below this bound. */
+#define SHMEMAPHORE_ERRNO_MAX 1000
+/** The library's own codes are at or below this value. */
+#define SHMEMAPHORE_E_FIRST (-1001)
+
+/** A pointer argument was NULL, a size was impossible, or an options
+ *  struct was malformed. */
+#define SHMEMAPHORE_E_INVALID_ARGUMENT (-1001)
+/** The channel name is empty, too long (> SHMEMAPHORE_CHANNEL_NAME_MAX bytes)
+ *  or contains a byte that POSIX object names cannot hold (NUL is implied
+ *  by C strings; control characters are refused). */
+#define SHMEMAPHORE_E_INVALID_NAME (-1002)
+/** The timeout expired before the peer acted.  The channel stays usable:
+ *  the same receive call may be repeated. */
+#define SHMEMAPHORE_E_TIMEOUT (-1003)
+/** The peer left shared memory in a state that breaks the protocol: a
+ *  header that promises more bytes than the data segment holds, a header
+ *  segment shorter than its layout, bytes != width * height * channels for an
+ *  image, or a product that overflows 64 bits. */
+#define SHMEMAPHORE_E_PROTOCOL (-1004)
+/** The client answered with an error response; the response struct holds
+ *  its code and message (see shmemaphore_response). */
+#define SHMEMAPHORE_E_PEER_ERROR (-1005)
+/** The peer closed the channel (the server unlinked its segments). */
+#define SHMEMAPHORE_E_PEER_GONE (-1006)
+/** The function belongs to the other role (for example a client called
+ *  shmemaphore_send_request). */
+#define SHMEMAPHORE_E_WRONG_ROLE (-1007)
+/** The function is not allowed in the channel's current state (for example
+ *  receiving a response before sending a request, committing without a
+ *  reservation, or a second request while one is outstanding). */
+#define SHMEMAPHORE_E_WRONG_STATE (-1008)
+/** The channel's objects already exist and the options asked to fail
+ *  rather than reset them (SHMEMAPHORE_STALE_FAIL). */
+#define SHMEMAPHORE_E_EXISTS (-1009)
+/** An image file could not be decoded (the message of
+ *  shmemaphore_strerror is generic; stb gives no thread-safe detail). */
+#define SHMEMAPHORE_E_IMAGE_DECODE (-1010)
+/** An image could not be encoded or written. */
+#define SHMEMAPHORE_E_IMAGE_ENCODE (-1011)
+/** A file extension names no supported image format, or the image has a
+ *  shape the format cannot hold (channels outside 1..4, dimensions above
+ *  INT_MAX). */
+#define SHMEMAPHORE_E_UNSUPPORTED_FORMAT (-1012)
+/** The response is not an image (it holds raw bytes or an error), so it
+ *  cannot be saved as one. */
+#define SHMEMAPHORE_E_NOT_IMAGE (-1013)
+/** A size does not fit the address space or a 64-bit product overflowed. */
+#define SHMEMAPHORE_E_TOO_LARGE (-1014)
+/** An existing object is owned by another user, or is writable by group or
+ *  others beyond what the options allow. */
+#define SHMEMAPHORE_E_UNSAFE_PERMISSIONS (-1015)
+
+/** Static, NUL-terminated English description of any status code (also of
+ *  unknown ones).  Never NULL, never to be freed.  Thread-safe. */
+SHMEMAPHORE_API const char *shmemaphore_strerror(int code);
+
+/** Static symbolic name of a status code, such as "SHMEMAPHORE_E_TIMEOUT"
+ *  or "ENOENT" for -ENOENT; "SHMEMAPHORE_E_UNKNOWN" for codes that mean
+ *  nothing.  Never NULL, never to be freed.  Thread-safe. */
+SHMEMAPHORE_API const char *shmemaphore_error_name(int code);
+
+/* ------------------------------------------------------------------------ */
+/* Options                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** Longest channel name, in bytes, excluding the terminating NUL. */
+#define SHMEMAPHORE_CHANNEL_NAME_MAX 200
+/** Wait forever. */
+#define SHMEMAPHORE_TIMEOUT_INFINITE (-1)
+
+/** What a server does with objects that a crashed earlier run left. */
+#define SHMEMAPHORE_STALE_RESET 0 /**< default: drain the semaphores to 0 and
+                                       replace both segments; a client that
+                                       is already waiting keeps working */
+#define SHMEMAPHORE_STALE_FAIL 1  /**< fail with SHMEMAPHORE_E_EXISTS if any
+                                       of the four objects exists */
+
+/** Flags for shmemaphore_options.flags. */
+#define SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER 0x1u /**< attach to objects owned
+                                                       by another user */
+
+/**
+ * Options for opening a channel.  Forward compatible: always initialise with
+ * shmemaphore_options_init(), which sets struct_size, then change fields.  A
+ * library older than the header accepts a larger struct as long as the
+ * fields it does not know are zero.
+ */
+typedef struct shmemaphore_options {
+    /** sizeof(shmemaphore_options) as the caller compiled it. */
+    size_t struct_size;
+    /** Client only: how long shmemaphore_client_open waits for the server to
+     *  create the segments.  Default 5000; SHMEMAPHORE_TIMEOUT_INFINITE. */
+    int64_t attach_timeout_ms;
+    /** Permission bits for the objects this process creates, applied
+     *  regardless of umask.  0 means the default, 0600 (owner only).
+     *  Only owner and group bits are allowed (0660 grants the group). */
+    uint32_t mode;
+    /** Server only: SHMEMAPHORE_STALE_RESET (default) or
+     *  SHMEMAPHORE_STALE_FAIL. */
+    uint32_t stale_policy;
+    /** Bitwise OR of SHMEMAPHORE_FLAG_* values; default 0. */
+    uint32_t flags;
+    /** Must be 0. */
+    uint32_t reserved;
+} shmemaphore_options;
+
+/** Fill *options with the defaults and set struct_size.  NULL is ignored.
+ *  Thread-safe. */
+SHMEMAPHORE_API void shmemaphore_options_init(shmemaphore_options *options);
+
+/* ------------------------------------------------------------------------ */
+/* Channels                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** An open channel: one role on one channel name.  Opaque; create it with
+ *  shmemaphore_server_open or shmemaphore_client_open, free it with
+ *  shmemaphore_close. */
+typedef struct shmemaphore_channel shmemaphore_channel;
+
+/**
+ * Open channel `name` as its server.  Creates (or, after a crash, resets)
+ * the two semaphores and creates both segments anew with mode
+ * options->mode.  Returns at once; it does not wait for a client.
+ *
+ * name     NUL-terminated channel name (not NULL); see SHMEMAPHORE_E_INVALID_NAME.
+ *          '/' characters become '_' in object names, as in the original.
+ * options  NULL for the defaults.
+ * out      receives the new channel (not NULL); owned by the caller, who
+ *          must pass it to shmemaphore_close.  Set only on success.
+ * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
+ *          SHMEMAPHORE_E_INVALID_NAME, SHMEMAPHORE_E_EXISTS,
+ *          SHMEMAPHORE_E_UNSAFE_PERMISSIONS, or -errno (-EACCES, -ENOSPC, ...).
+ */
+SHMEMAPHORE_API int shmemaphore_server_open(const char *name,
+                                            const shmemaphore_options *options,
+                                            shmemaphore_channel **out);
+
+/**
+ * Open channel `name` as its client.  Opens (creating if needed) the two
+ * semaphores and waits up to options->attach_timeout_ms for the server's
+ * segments.
+ *
+ * Arguments as for shmemaphore_server_open.
+ * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
+ *          SHMEMAPHORE_E_INVALID_NAME, SHMEMAPHORE_E_TIMEOUT (no server came;
+ *          semaphores this call created are removed again),
+ *          SHMEMAPHORE_E_UNSAFE_PERMISSIONS, or -errno.
+ */
+SHMEMAPHORE_API int shmemaphore_client_open(const char *name,
+                                            const shmemaphore_options *options,
+                                            shmemaphore_channel **out);
+
+/**
+ * Close a channel and free it.  NULL is ignored.  Every pointer the channel
+ * handed out (request and response views, reserved buffers) becomes invalid.
+ *
+ * A server unlinks all four objects of the channel (both segments and both
+ * semaphores), so /dev/shm is left clean and a waiting client sees
+ * SHMEMAPHORE_E_PEER_GONE.  A client unlinks nothing.
+ * Passing the same pointer twice is undefined, as with free().
+ */
+SHMEMAPHORE_API void shmemaphore_close(shmemaphore_channel *channel);
+
+/** Role of an open channel. */
+#define SHMEMAPHORE_ROLE_SERVER 1
+#define SHMEMAPHORE_ROLE_CLIENT 2
+
+/** The role of `channel` (SHMEMAPHORE_ROLE_*), or SHMEMAPHORE_E_INVALID_ARGUMENT
+ *  for NULL. */
+SHMEMAPHORE_API int shmemaphore_channel_role(const shmemaphore_channel *channel);
+
+/* ------------------------------------------------------------------------ */
+/* Payload metadata and responses                                           */
+/* ------------------------------------------------------------------------ */
+
+/** Kinds of response payload.  On the wire they are told apart by the
+ *  {width, height, channels} words (docs/PROTOCOL.md, "Responses"). */
+#define SHMEMAPHORE_PAYLOAD_IMAGE 0 /**< 8-bit pixels, bytes = w * h * c, all >= 1 */
+#define SHMEMAPHORE_PAYLOAD_BYTES 1 /**< opaque bytes: width = height = channels = 0 */
+#define SHMEMAPHORE_PAYLOAD_ERROR 2 /**< error: channels = UINT64_MAX, width =
+                                         the client's error code, height = 0,
+                                         data = UTF-8 message of `bytes` bytes */
+
+/** The channels word that marks an error response on the wire. */
+#define SHMEMAPHORE_CHANNELS_ERROR UINT64_MAX
+
+/** The four header words of a response, exactly as on the wire. */
+typedef struct shmemaphore_metadata {
+    uint64_t bytes;    /**< payload length in bytes */
+    uint64_t width;    /**< image width in pixels; 0 for raw bytes */
+    uint64_t height;   /**< image height in pixels; 0 for raw bytes */
+    uint64_t channels; /**< interleaved 8-bit channels per pixel; 0 for raw bytes */
+} shmemaphore_metadata;
+
+/** A received response.  Filled by shmemaphore_receive_response. */
+typedef struct shmemaphore_response {
+    /** The wire header words. */
+    shmemaphore_metadata metadata;
+    /** SHMEMAPHORE_PAYLOAD_IMAGE, _BYTES or _ERROR. */
+    uint32_t kind;
+    /** Must be ignored; keeps the layout stable. */
+    uint32_t reserved;
+    /** For SHMEMAPHORE_PAYLOAD_ERROR: the client's error code; else 0. */
+    uint64_t error_code;
+    /** Read-only view of metadata.bytes bytes inside the shared data
+     *  segment (for an error, its message, not NUL-terminated).  Owned by
+     *  the channel; valid until the next call on the channel or its close.
+     *  Never NULL after success, even when metadata.bytes is 0. */
+    const uint8_t *data;
+} shmemaphore_response;
+
+/* ------------------------------------------------------------------------ */
+/* Server: requests out, responses in                                       */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Send a request and return without waiting for the answer.
+ *
+ * request  `length` bytes, copied into shared memory; may be NULL only when
+ *          length is 0.  Not NUL-terminated on the wire.
+ * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
+ *          SHMEMAPHORE_E_WRONG_ROLE, SHMEMAPHORE_E_WRONG_STATE (a response is
+ *          still outstanding), SHMEMAPHORE_E_TOO_LARGE, -ENOSPC, -errno.
+ */
+SHMEMAPHORE_API int shmemaphore_send_request(shmemaphore_channel *channel,
+                                             const void *request,
+                                             uint64_t length);
+
+/**
+ * Wait up to timeout_ms for the response to the outstanding request.
+ *
+ * out      filled on SHMEMAPHORE_OK and on SHMEMAPHORE_E_PEER_ERROR (then
+ *          out->kind is SHMEMAPHORE_PAYLOAD_ERROR and out->data holds the
+ *          client's message).  Not NULL.  out->data is a view into shared
+ *          memory, valid until the next call on the channel.
+ * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_TIMEOUT (the request stays
+ *          outstanding: call again), SHMEMAPHORE_E_PEER_ERROR,
+ *          SHMEMAPHORE_E_PROTOCOL, SHMEMAPHORE_E_WRONG_ROLE,
+ *          SHMEMAPHORE_E_WRONG_STATE (no request outstanding),
+ *          SHMEMAPHORE_E_INVALID_ARGUMENT, -errno.
+ */
+SHMEMAPHORE_API int shmemaphore_receive_response(shmemaphore_channel *channel,
+                                                 int64_t timeout_ms,
+                                                 shmemaphore_response *out);
+
+/**
+ * One round trip: shmemaphore_send_request, then
+ * shmemaphore_receive_response.  Arguments, ownership and codes as theirs.
+ */
+SHMEMAPHORE_API int shmemaphore_request(shmemaphore_channel *channel,
+                                        const void *request, uint64_t length,
+                                        int64_t timeout_ms,
+                                        shmemaphore_response *out);
+
+/* ------------------------------------------------------------------------ */
+/* Client: requests in, responses out                                       */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Wait up to timeout_ms for the next request.
+ *
+ * request  receives a read-only view of the request bytes inside shared
+ *          memory (not NUL-terminated; never NULL, even for length 0).
+ *          Owned by the channel; valid until the next call on the channel
+ *          (reserving a response buffer overwrites it).  Not NULL.
+ * length   receives the request length.  Not NULL.
+ * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_TIMEOUT, SHMEMAPHORE_E_PEER_GONE
+ *          (the server closed the channel), SHMEMAPHORE_E_PROTOCOL,
+ *          SHMEMAPHORE_E_WRONG_ROLE, SHMEMAPHORE_E_WRONG_STATE (the previous
+ *          request is not answered yet), SHMEMAPHORE_E_INVALID_ARGUMENT, -errno.
+ */
+SHMEMAPHORE_API int shmemaphore_receive_request(shmemaphore_channel *channel,
+                                                int64_t timeout_ms,
+                                                const uint8_t **request,
+                                                uint64_t *length);
+
+/**
+ * Answer the current request with a copy of `payload`.
+ *
+ * metadata the four wire words.  Images need width, height, channels >= 1
+ *          and bytes == width * height * channels; raw bytes need
+ *          width == height == channels == 0.  Not NULL.
+ * payload  metadata->bytes bytes; may be NULL only when bytes is 0.
+ * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT (inconsistent
+ *          metadata, or channels == SHMEMAPHORE_CHANNELS_ERROR: use
+ *          shmemaphore_send_error), SHMEMAPHORE_E_TOO_LARGE,
+ *          SHMEMAPHORE_E_WRONG_ROLE, SHMEMAPHORE_E_WRONG_STATE (no request
+ *          to answer), -ENOSPC, -errno.
+ */
+SHMEMAPHORE_API int shmemaphore_send_response(shmemaphore_channel *channel,
+                                              const shmemaphore_metadata *metadata,
+                                              const void *payload);
+
+/**
+ * Answer the current request with an error, so the server does not wait in
+ * vain.  The server's shmemaphore_receive_response returns
+ * SHMEMAPHORE_E_PEER_ERROR with `code` and `message`.
+ *
+ * code     application-defined; SHMEMAPHORE_PEER_ERROR_* suggests values.
+ * message  NUL-terminated UTF-8 text, copied; NULL sends an empty message.
+ * Returns  as shmemaphore_send_response.
+ */
+SHMEMAPHORE_API int shmemaphore_send_error(shmemaphore_channel *channel,
+                                           uint64_t code, const char *message);
+
+/** Suggested error codes for shmemaphore_send_error. */
+#define SHMEMAPHORE_PEER_ERROR_UNSPECIFIED 0 /**< the request failed */
+#define SHMEMAPHORE_PEER_ERROR_NOT_FOUND 1   /**< the requested name is unknown */
+#define SHMEMAPHORE_PEER_ERROR_BAD_REQUEST 2 /**< the request is malformed */
+
+/**
+ * Zero-copy answer, step 1: reserve a writable buffer of `length` bytes
+ * inside the data segment (growing it if needed).
+ *
+ * buffer   receives the buffer; owned by the channel, valid until
+ *          shmemaphore_commit, another call on the channel, or close.
+ *          Not NULL.  The request view becomes invalid.
+ * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
+ *          SHMEMAPHORE_E_TOO_LARGE, SHMEMAPHORE_E_WRONG_ROLE,
+ *          SHMEMAPHORE_E_WRONG_STATE (no request to answer), -ENOSPC, -errno.
+ */
+SHMEMAPHORE_API int shmemaphore_reserve(shmemaphore_channel *channel,
+                                        uint64_t length, void **buffer);
+
+/**
+ * Zero-copy answer, step 2: publish the reserved buffer's first
+ * metadata->bytes bytes with `metadata` (rules as for
+ * shmemaphore_send_response; bytes must not exceed the reservation).
+ *
+ * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
+ *          SHMEMAPHORE_E_WRONG_ROLE, SHMEMAPHORE_E_WRONG_STATE (nothing
+ *          reserved), SHMEMAPHORE_E_PROTOCOL (the segment shrank under us),
+ *          -errno.
+ */
+SHMEMAPHORE_API int shmemaphore_commit(shmemaphore_channel *channel,
+                                       const shmemaphore_metadata *metadata);
+
+/* ------------------------------------------------------------------------ */
+/* Images (stb)                                                             */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Client: answer the current request with the image file at `path`,
+ * decoded by stb_image to 8-bit pixels with the file's own channel count
+ * (PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PIC, PNM).
+ *
+ * path     NUL-terminated path (not NULL).
+ * Returns  as shmemaphore_send_response, plus -ENOENT/-EACCES (file cannot
+ *          be opened) and SHMEMAPHORE_E_IMAGE_DECODE.  On failure nothing
+ *          is sent: the request is still to be answered (for example with
+ *          shmemaphore_send_error).
+ */
+SHMEMAPHORE_API int shmemaphore_send_image_file(shmemaphore_channel *channel,
+                                                const char *path);
+
+/**
+ * Save an image response to `path`; the format follows the extension
+ * (case-insensitive): .png, .jpg/.jpeg (quality 90), .bmp, .tga.
+ *
+ * response a response filled by shmemaphore_receive_response whose data is
+ *          still valid (not NULL).
+ * path     NUL-terminated path (not NULL); an existing file is replaced.
+ * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
+ *          SHMEMAPHORE_E_NOT_IMAGE, SHMEMAPHORE_E_UNSUPPORTED_FORMAT,
+ *          SHMEMAPHORE_E_PROTOCOL (metadata inconsistent),
+ *          SHMEMAPHORE_E_IMAGE_ENCODE.
+ * Thread-safe with respect to other channels; the response's channel must
+ * not be used meanwhile.
+ */
+SHMEMAPHORE_API int shmemaphore_save_image(const shmemaphore_response *response,
+                                           const char *path);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SHMEMAPHORE_H */
