@@ -13,7 +13,6 @@ final class SharedSegment {
     private(set) var mapping: UnsafeMutableRawPointer?
     private(set) var mappedLength = 0
 
-    /// Segments grow in whole pages so that small growths do not each cost a syscall.
     static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     private init(name: String, descriptor: Int32) {
@@ -64,17 +63,23 @@ final class SharedSegment {
     /// The segment's real size now.
     func currentSize() throws(ShmemaphoreError) -> Int { Int(try status().st_size) }
 
-    /// Grows the segment to at least `size` bytes (rounded up to a page),
-    /// allocating the memory now: posix_fallocate reports a full /dev/shm
-    /// as ENOSPC here instead of SIGBUS at first touch.  Never shrinks.
+    /// Grows the segment to `size` bytes, allocating the memory now:
+    /// posix_fallocate reports a full /dev/shm as ENOSPC here instead of
+    /// SIGBUS at first touch.  Never shrinks (a smaller size changes nothing).
     func reserve(_ size: Int) throws(ShmemaphoreError) {
-        let (rounded, overflow) = size.addingReportingOverflow(Self.pageSize - 1)
+        guard size > 0 else { return }
+        while true {
+            let error = posix_fallocate(descriptor, 0, off_t(size))
+            if error == 0 { return }
+            if error != EINTR { throw .system(errno: error, operation: "posix_fallocate \(name) to \(size) bytes") }
+        }
+    }
+
+    /// `size` rounded up to whole pages, so that small growths do not each cost a syscall.
+    static func pageRounded(_ size: Int) throws(ShmemaphoreError) -> Int {
+        let (rounded, overflow) = size.addingReportingOverflow(pageSize - 1)
         guard !overflow else { throw .tooLarge("\(size) bytes do not fit a segment") }
-        let target = rounded / Self.pageSize * Self.pageSize
-        guard target > 0 else { return }
-        let error = posix_fallocate(descriptor, 0, off_t(target))
-        if error == EINTR { return try reserve(size) }
-        if error != 0 { throw .system(errno: error, operation: "posix_fallocate \(name) to \(target) bytes") }
+        return rounded / pageSize * pageSize
     }
 
     /// Ensures the segment holds at least `size` bytes, growing it if needed,
@@ -82,7 +87,7 @@ final class SharedSegment {
     func writableBytes(count size: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
         var actual = try currentSize()
         if actual < size {
-            try reserve(size)
+            try reserve(Self.pageRounded(size))
             actual = try currentSize()
         }
         return try mapped(covering: max(size, 1), realSize: actual)

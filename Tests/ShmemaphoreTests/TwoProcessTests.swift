@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+
+@testable import Shmemaphore
+
+/// Real peers in separate processes, every pairing of the Swift and C
+/// implementations, over the scripted conversation of Tests/CPeer/PEER-SPEC.md.
+@Suite struct TwoProcessTests {
+    typealias Implementation = PeerProcesses.Implementation
+
+    /// Growth, then smaller, then larger again; both payload paths; every request form.
+    static let steps = [
+        "image:1:1:1:1", "image:333:77:3:2", "bytes:0:0", "error:9", "empty", "name:apple",
+        "big:65536", "image:64:64:2:3", "image:640:480:4:4", "image:1920:1080:3:5", "bytes:7:6",
+        "image:2:2:1:7", "image:3840:2160:4:8", "image:5:1:3:9", "bytes:1048577:10", "error:0",
+        "image:1920:1080:3:11", "name:dog",
+    ]
+
+    @Test(arguments: Implementation.allCases, Implementation.allCases)
+    func serverAndClientInSeparateProcesses(server: Implementation, client: Implementation) throws {
+        try TestSupport.withChannel("pair\(server.rawValue)\(client.rawValue)") { name in
+            // The client starts first and waits for the server, as users often do.
+            let clientProcess = try PeerProcesses.Running(try PeerProcesses.peerCommand(client) + ["client", name])
+            let serverResult = PeerProcesses.run(try PeerProcesses.peerCommand(server) + ["server", name] + Self.steps, timeout: 120)
+            let clientResult = clientProcess.wait(timeout: 30)
+            #expect(serverResult.status == 0, "server (\(server)) failed:\n\(serverResult.output)")
+            #expect(clientResult.status == 0, "client (\(client)) failed:\n\(clientResult.output)")
+            #expect(serverResult.output.components(separatedBy: " ok").count - 1 == Self.steps.count, "\(serverResult.output)")
+        }
+    }
+
+    @Test(arguments: Implementation.allCases)
+    func clientStopsAfterItsQuotaAndTheServerSeesNoAnswer(client: Implementation) throws {
+        try TestSupport.withChannel("quota\(client.rawValue)") { name in
+            let clientProcess = try PeerProcesses.Running(try PeerProcesses.peerCommand(client) + ["client", name, "1"])
+            let server = try ShmemaphoreServer(channel: name)
+            defer { server.close() }
+            let first = try server.request("bytes 3 1", timeout: .seconds(30))
+            #expect(first.metadata == .bytes(3))
+            #expect(clientProcess.wait(timeout: 30).status == 0)
+            TestSupport.expectCode(ErrorCode.timeout) { _ = try server.request("bytes 3 1", timeout: .milliseconds(100)) }
+        }
+    }
+}
