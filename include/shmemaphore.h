@@ -124,8 +124,9 @@ SHMEMAPHORE_API unsigned shmemaphore_protocol_version(void);
  *  receiving a response before sending a request, committing without a
  *  reservation, or a second request while one is outstanding). */
 #define SHMEMAPHORE_E_WRONG_STATE (-1008)
-/** The channel's objects already exist and the options asked to fail
- *  rather than reset them (SHMEMAPHORE_STALE_FAIL). */
+/** The channel's segments already exist (or its semaphores hold counts)
+ *  and the options asked to fail rather than reset them
+ *  (SHMEMAPHORE_STALE_FAIL). */
 #define SHMEMAPHORE_E_EXISTS (-1009)
 /** An image file could not be decoded (the message of
  *  shmemaphore_strerror is generic; stb gives no thread-safe detail). */
@@ -167,8 +168,10 @@ SHMEMAPHORE_API const char *shmemaphore_error_name(int code);
 #define SHMEMAPHORE_STALE_RESET 0 /**< default: drain the semaphores to 0 and
                                        replace both segments; a client that
                                        is already waiting keeps working */
-#define SHMEMAPHORE_STALE_FAIL 1  /**< fail with SHMEMAPHORE_E_EXISTS if any
-                                       of the four objects exists */
+#define SHMEMAPHORE_STALE_FAIL 1  /**< fail with SHMEMAPHORE_E_EXISTS if a
+                                       segment exists or a semaphore holds a
+                                       count (semaphores that a waiting
+                                       client created are fine) */
 
 /** Flags for shmemaphore_options.flags. */
 #define SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER 0x1u /**< attach to objects owned
@@ -270,9 +273,9 @@ SHMEMAPHORE_API int shmemaphore_channel_role(const shmemaphore_channel *channel)
 
 /** Kinds of response payload.  On the wire they are told apart by the
  *  {width, height, channels} words (docs/PROTOCOL.md, "Responses"). */
-#define SHMEMAPHORE_PAYLOAD_IMAGE 0 /**< 8-bit pixels, bytes = w * h * c, all >= 1 */
-#define SHMEMAPHORE_PAYLOAD_BYTES 1 /**< opaque bytes: width = height = channels = 0 */
-#define SHMEMAPHORE_PAYLOAD_ERROR 2 /**< error: channels = UINT64_MAX, width =
+#define SHMEMAPHORE_PAYLOAD_IMAGE 0u /**< 8-bit pixels, bytes = w * h * c, all >= 1 */
+#define SHMEMAPHORE_PAYLOAD_BYTES 1u /**< opaque bytes: width = height = channels = 0 */
+#define SHMEMAPHORE_PAYLOAD_ERROR 2u /**< error: channels = UINT64_MAX, width =
                                          the client's error code, height = 0,
                                          data = UTF-8 message of `bytes` bytes */
 
@@ -354,11 +357,11 @@ SHMEMAPHORE_API int shmemaphore_request(shmemaphore_channel *channel,
 /**
  * Wait up to timeout_ms for the next request.
  *
- * request  receives a read-only view of the request bytes inside shared
- *          memory (not NUL-terminated; never NULL, even for length 0).
- *          Owned by the channel; valid until the next call on the channel
- *          (reserving a response buffer overwrites it).  Not NULL.
- * length   receives the request length.  Not NULL.
+ * request  (not NULL) receives a read-only view of the request bytes
+ *          inside shared memory: not NUL-terminated, and never NULL itself,
+ *          even for length 0.  Owned by the channel; valid until the next
+ *          call on the channel (reserving a response buffer overwrites it).
+ * length   (not NULL) receives the request length.
  * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_TIMEOUT, SHMEMAPHORE_E_PEER_GONE
  *          (the server closed the channel), SHMEMAPHORE_E_PROTOCOL,
  *          SHMEMAPHORE_E_WRONG_ROLE, SHMEMAPHORE_E_WRONG_STATE (the previous
@@ -371,6 +374,10 @@ SHMEMAPHORE_API int shmemaphore_receive_request(shmemaphore_channel *channel,
 
 /**
  * Answer the current request with a copy of `payload`.
+ *
+ * Sending does not wait for the server.  If the server has closed the channel
+ * meanwhile the response is lost without an error here; the next
+ * shmemaphore_receive_request reports SHMEMAPHORE_E_PEER_GONE.
  *
  * metadata the four wire words.  Images need width, height, channels >= 1
  *          and bytes == width * height * channels; raw bytes need

@@ -202,7 +202,7 @@ package final class ChannelCore {
         }
         let metadata = withUnsafeBytes(of: &words) { ResponseMetadata(words: $0) }
         let kind = try metadata.kind()
-        let payload = try mappedPayload(count: metadata.bytes, what: "response")
+        let payload = try mappedPayload(count: metadata.bytes, dataSize: data.currentSize(), what: "response")
         return ReceivedResponse(metadata: metadata, kind: kind, payload: payload)
     }
 
@@ -218,19 +218,19 @@ package final class ChannelCore {
         default: throw .wrongState("the current request is not answered yet")
         }
         let arrived = try waitForToken(on: requestSemaphore, deadline: Deadline(timeout: timeout)) {
-            () throws(ShmemaphoreError) in try self.followServer()
+            () throws(ShmemaphoreError) in _ = try self.dataSizeFollowingServer()
         }
         guard arrived else { throw .timeout }
         // From here on the server waits for an answer: even a malformed request
         // leaves the client holding it, so that it can still answer with an error.
         state = .holdingRequest
-        try followServer()
+        let dataSize = try dataSizeFollowingServer()
         var length: UInt64 = 0
         let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)
         guard read == Wire.requestHeaderSize else {
             throw .protocolViolation("the header segment holds \(read) bytes; a request header needs \(Wire.requestHeaderSize)")
         }
-        return try mappedPayload(count: length, what: "request")
+        return try mappedPayload(count: length, dataSize: dataSize, what: "request")
     }
 
     /// Answers the held request with a copy of `payload` (client).
@@ -311,11 +311,11 @@ package final class ChannelCore {
     }
 
     /// A read-only view of the first `count` bytes of DATA, after checking
-    /// the segment's real size: the header may not send us past its end.
-    private func mappedPayload(count: UInt64, what: String) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
-        let size = try data.currentSize()
-        try checkPayloadFits(count, dataSegmentSize: size, what: what)
-        let start = try data.mapped(covering: max(Int(count), 1), realSize: size)
+    /// them against the segment's real size (`dataSize`, just read with
+    /// fstat): the header may not send us past its end.
+    private func mappedPayload(count: UInt64, dataSize: Int, what: String) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+        try checkPayloadFits(count, dataSegmentSize: dataSize, what: what)
+        let start = try data.mapped(covering: max(Int(count), 1), realSize: dataSize)
         return UnsafeRawBufferPointer(start: start, count: Int(count))
     }
 
@@ -333,11 +333,13 @@ package final class ChannelCore {
         }
     }
 
-    /// Client: if the server replaced its segments (a restart) re-open the
-    /// channel by name; if it removed them (it closed), the peer is gone.
-    /// A removed DATA segment shows as a link count of 0 on our descriptor.
-    private func followServer() throws(ShmemaphoreError) {
-        guard try data.status().st_nlink == 0 else { return }
+    /// Client: DATA's real size, after following the server.  If the server
+    /// replaced its segments (a restart) the channel is re-opened by name; if
+    /// it removed them (it closed), the peer is gone.  A removed DATA segment
+    /// shows as a link count of 0 on our descriptor.
+    private func dataSizeFollowingServer() throws(ShmemaphoreError) -> Int {
+        let status = try data.status()
+        guard status.st_nlink == 0 else { return Int(status.st_size) }
         // A restarting server unlinks and re-creates the segments; give it a
         // moment, as during attach, while its semaphores are still there.
         let request: NamedSemaphore, response: NamedSemaphore
@@ -355,7 +357,7 @@ package final class ChannelCore {
                 (header, data) = try Self.attachSegments(name, options: options)
                 requestSemaphore = request
                 responseSemaphore = response
-                return
+                return try data.currentSize()
             } catch .system(errno: ENOENT, _) where !deadline.hasPassed {
                 sleep(nanoseconds: Self.attachPollInterval)
             } catch .system(errno: ENOENT, _) {

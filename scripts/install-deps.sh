@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building and testing libshmemaphore needs beyond the Swift
+# toolchain, on Debian: stb (image decode/encode), pkg-config, a C compiler.
+# Only missing packages are installed; as non-root it just reports them.
+set -euo pipefail
+
+packages=(libstb-dev pkg-config gcc libc6-dev binutils)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "install-deps: missing Debian packages: ${missing[*]} (run as root, or install them yourself)" >&2
+    exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
