@@ -100,9 +100,8 @@ SHMEMAPHORE_API unsigned shmemaphore_protocol_version(void);
 /** A pointer argument was NULL, a size was impossible, or an options
  *  struct was malformed. */
 #define SHMEMAPHORE_E_INVALID_ARGUMENT (-1001)
-/** The channel name is empty, too long (> SHMEMAPHORE_CHANNEL_NAME_MAX bytes)
- *  or contains a byte that POSIX object names cannot hold (NUL is implied
- *  by C strings; control characters are refused). */
+/** The channel name is empty, too long (> SHMEMAPHORE_CHANNEL_NAME_MAX bytes),
+ *  not valid UTF-8, or contains a control character (0x01-0x1F, 0x7F). */
 #define SHMEMAPHORE_E_INVALID_NAME (-1002)
 /** The timeout expired before the peer acted.  The channel stays usable:
  *  the same receive call may be repeated. */

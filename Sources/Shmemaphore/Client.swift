@@ -68,6 +68,8 @@ public final class ShmemaphoreClient {
 extension ChannelCore {
     /// Decodes `path` and answers with it (client); shared by the Swift and C APIs.
     package func sendImageFile(atPath path: String) throws(ShmemaphoreError) {
+        // Check the turn first: decoding a large file only to fail is wasted work.
+        try expectHeldRequest("send an image")
         try ImageCodec.withDecodedFile(at: path) { metadata, pixels throws(ShmemaphoreError) in
             try sendResponse(metadata, payload: pixels)
         }

@@ -86,6 +86,13 @@ final class NamedSemaphore {
         return true
     }
 
+    /// The current count (sem_getvalue), without changing it.
+    func value() throws(ShmemaphoreError) -> Int {
+        var value: Int32 = 0
+        try syscall("sem_getvalue \(name)") { sem_getvalue(handle, &value) }
+        return Int(max(value, 0))
+    }
+
     /// Drains stale counts left by a crashed run; returns how many were taken.
     @discardableResult
     func drain() throws(ShmemaphoreError) -> Int {

@@ -84,8 +84,8 @@ public func shmemaphore_request(
     _ handle: OpaquePointer!, _ request: UnsafeRawPointer!, _ length: UInt64, _ timeoutMilliseconds: Int64,
     _ out: UnsafeMutablePointer<shmemaphore_response>!
 ) -> Int32 {
-    // Check `out` before sending, so a bad argument never leaves a request outstanding.
-    guard out != nil else { return ErrorCode.invalidArgument }
+    // Check every argument before sending, so a bad one never leaves a request outstanding.
+    guard out != nil, timeoutMilliseconds >= -1 else { return ErrorCode.invalidArgument }
     let sent = shmemaphore_send_request(handle, request, length)
     guard sent == ErrorCode.ok else { return sent }
     return shmemaphore_receive_response(handle, timeoutMilliseconds, out)

@@ -1,0 +1,23 @@
+import Foundation
+import Testing
+
+/// The C API as a C program sees it: Tests/CPeer/c_api_check.c compiled
+/// against include/shmemaphore.h and libshmemaphore.so, checking documented
+/// codes for bad input, wrong roles and states, timeouts and image helpers.
+@Suite struct CAPITests {
+    @Test func cProgramChecksEveryDocumentedCode() throws {
+        let program = try PeerProcesses.cProgram("c_api_check.c")
+        let prefix = TestSupport.uniqueChannelName("capi")
+        defer {
+            // The program cleans up after itself; this catches a crash half-way.
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [] where entry.contains(prefix) {
+                unlink("/dev/shm/\(entry)")
+            }
+        }
+        let result = PeerProcesses.run([program.path, prefix], timeout: 120)
+        let failures = result.output.split(separator: "\n").filter { $0.hasPrefix("not ok") }
+        #expect(result.status == 0, "c_api_check failed:\n\(failures.joined(separator: "\n"))\n\(result.output.suffix(2000))")
+        let summary = result.output.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(summary.hasSuffix("passed, 0 failed"), "\(summary)")
+    }
+}

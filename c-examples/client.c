@@ -1,0 +1,369 @@
+/*
+ * client.c - the shmemaphore "client" example: serves image files from a
+ * directory to whoever asks for them by name.
+ *
+ * In shmemaphore terms the client is the responder: it attaches to a channel
+ * that a server created, waits for requests (here: image names) and answers
+ * each one, with the decoded image or with an error response.  Every request
+ * gets exactly one answer, so the server never waits in vain.  Pair it with
+ * server.c.
+ *
+ * Usage
+ *   client [--channel NAME] [--dir DIR] [--count N] [--timeout SECONDS]
+ *          [--attach-timeout SECONDS] [--help]
+ *
+ *   client --dir img &                  # serve img/apple.png, img/dog.jpg, ...
+ *   server --out /tmp/out --count 10
+ *
+ * A request "dog" is answered with the first regular file among DIR/dog,
+ * DIR/dog.png, DIR/dog.jpg, ... (see EXTENSIONS below).  Requests that could
+ * name a file outside DIR (containing '/', starting with '.', ...) are
+ * refused.  Output: one line per request, "NAME -> PATH" or "NAME -> not found".
+ *
+ * Exit status: 0 the server closed the channel, N requests were served, or
+ * SIGINT/SIGTERM; 1 an error (or --timeout passed without a request);
+ * 2 usage error; 3 the channel could not be opened (no server came).
+ *
+ * Build against a build tree:
+ *   cc -std=c11 -Wall -Wextra -pedantic -Iinclude c-examples/client.c \
+ *      -L.build/debug -lshmemaphore -Wl,-rpath,$PWD/.build/debug -o client
+ * or against an installed library:
+ *   cc -std=c11 -Wall -Wextra -pedantic c-examples/client.c \
+ *      $(pkg-config --cflags --libs shmemaphore) -o client
+ */
+
+/* clock_gettime, sigaction, stat are POSIX, not ISO C. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <shmemaphore.h>
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_OPEN = 3 };
+
+/* A request becomes a file name; file names are at most 255 bytes. */
+#define NAME_MAX_BYTES 255
+
+/* Longest wait inside one library call.  The library retries EINTR itself,
+ * so a signal does not end a wait early; waiting in slices of this length is
+ * what lets the loop see SIGINT/SIGTERM.  (While waiting, the library also
+ * notices within 50 ms when the server closes the channel.) */
+#define WAIT_SLICE_MS 1000
+
+/* Extensions tried after the bare name, in order: the formats stb_image
+ * decodes. */
+static const char *const EXTENSIONS[] = {
+    "png", "jpg", "jpeg", "bmp", "tga", "gif", "psd", "hdr", "pic", "pnm", "ppm", "pgm",
+};
+
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_signal(int signo) { stop_signal = signo; }
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A copied request name, printable: control characters become '?' so that a
+ * hostile request cannot play tricks with the terminal. */
+static void print_name(FILE *out, const char *name)
+{
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: client [--channel NAME] [--dir DIR] [--count N] [--timeout SECONDS]\n"
+          "              [--attach-timeout SECONDS]\n"
+          "\n"
+          "Answers the requests of the shmemaphore server on channel NAME with the\n"
+          "image files in DIR: a request \"dog\" gets DIR/dog, DIR/dog.png, DIR/dog.jpg,\n"
+          "... (png jpg jpeg bmp tga gif psd hdr pic pnm ppm pgm), whichever exists\n"
+          "first; an unknown name gets a \"not found\" error response.\n"
+          "\n"
+          "  --channel NAME            channel name (default ibis)\n"
+          "  --dir DIR                 image directory (default img)\n"
+          "  --count N                 stop after N requests; 0 = never (default 0)\n"
+          "  --timeout SECONDS         give up after SECONDS without a request\n"
+          "                            (default: wait forever)\n"
+          "  --attach-timeout SECONDS  how long to wait for the server to create the\n"
+          "                            channel (default 10)\n"
+          "  --help                    show this help\n"
+          "\n"
+          "Exit status: 0 the server closed the channel, N requests were served, or\n"
+          "SIGINT/SIGTERM; 1 an error, or --timeout passed; 2 usage error; 3 the\n"
+          "channel could not be opened (for example no server came).\n",
+          out);
+}
+
+static int parse_long(const char *text, long *out)
+{
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0')
+        return -1;
+    *out = value;
+    return 0;
+}
+
+static int parse_seconds(const char *text, int64_t *out_ms)
+{
+    char *end;
+    errno = 0;
+    double seconds = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(seconds) ||
+        seconds <= 0 || seconds > 1e9)
+        return -1;
+    int64_t ms = (int64_t)(seconds * 1000.0 + 0.5);
+    *out_ms = ms > 0 ? ms : 1;
+    return 0;
+}
+
+/*
+ * Check a request before it goes anywhere near the file system, and copy it
+ * into `name` as a C string.  The request view points into shared memory:
+ * it is not NUL-terminated, its length comes from the other process, and it
+ * becomes invalid with our next call on the channel - hence the copy.
+ * Returns NULL if the name is acceptable, else the reason to refuse it.
+ */
+static const char *check_request(const uint8_t *request, uint64_t length, char name[NAME_MAX_BYTES + 1])
+{
+    name[0] = '\0';
+    if (length == 0)
+        return "empty request";
+    if (length > NAME_MAX_BYTES)
+        return "request longer than 255 bytes";
+    memcpy(name, request, (size_t)length);
+    name[length] = '\0';
+    /* These three rules keep DIR/<name> inside DIR: no path separator, no
+     * "." or "..", no hidden files, and no NUL that would cut the name. */
+    if (memchr(name, '\0', (size_t)length))
+        return "request contains a NUL byte";
+    if (strchr(name, '/'))
+        return "request contains '/'";
+    if (name[0] == '.')
+        return "request starts with '.'";
+    return NULL;
+}
+
+/* Find DIR/<name>, then DIR/<name>.<ext>, as a regular file.  Returns 1 and
+ * fills `path` when found, 0 when not, -1 when the path would not fit. */
+static int find_image(const char *dir, const char *name, char path[PATH_MAX])
+{
+    struct stat st;
+    int len = snprintf(path, PATH_MAX, "%s/%s", dir, name);
+    if (len < 0 || len >= PATH_MAX)
+        return -1;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        return 1;
+    for (size_t i = 0; i < sizeof EXTENSIONS / sizeof EXTENSIONS[0]; i++) {
+        len = snprintf(path, PATH_MAX, "%s/%s.%s", dir, name, EXTENSIONS[i]);
+        if (len < 0 || len >= PATH_MAX)
+            return -1;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
+/* Answer the held request with an error response.  Returns the status of
+ * shmemaphore_send_error (SHMEMAPHORE_E_PEER_GONE if the server left). */
+static int answer_error(shmemaphore_channel *ch, uint64_t code, const char *what, const char *name)
+{
+    char message[512];
+    snprintf(message, sizeof message, "%s%s", what, name);
+    return shmemaphore_send_error(ch, code, message);
+}
+
+int main(int argc, char **argv)
+{
+    const char *channel_name = "ibis";
+    const char *dir = "img";
+    long count = 0;
+    int64_t idle_timeout_ms = -1; /* -1: wait forever */
+    int64_t attach_timeout_ms = 10000;
+
+    static const struct option long_options[] = {
+        {"channel", required_argument, NULL, 'c'},
+        {"dir", required_argument, NULL, 'd'},
+        {"count", required_argument, NULL, 'N'},
+        {"timeout", required_argument, NULL, 't'},
+        {"attach-timeout", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': channel_name = optarg; break;
+        case 'd': dir = optarg; break;
+        case 'N':
+            if (parse_long(optarg, &count) != 0 || count < 0) {
+                fprintf(stderr, "client: --count: '%s' is not a whole number >= 0\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 't':
+            if (parse_seconds(optarg, &idle_timeout_ms) != 0) {
+                fprintf(stderr, "client: --timeout: '%s' is not a number of seconds > 0\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'a':
+            if (parse_seconds(optarg, &attach_timeout_ms) != 0) {
+                fprintf(stderr, "client: --attach-timeout: '%s' is not a number of seconds > 0\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "client: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    /* Catch a missing directory now, not as "not found" for every request. */
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "client: --dir: %s is not a directory\n", dir);
+        return EXIT_USAGE;
+    }
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    /* Install the handlers before opening: if the attach creates the
+     * semaphores and is then interrupted, we still get to clean up (a
+     * client that gives up removes the semaphores it created).  A signal
+     * during the attach takes effect when the attach ends; a second Ctrl-C
+     * kills at once (SA_RESETHAND). */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    shmemaphore_options options;
+    shmemaphore_options_init(&options); /* always: it sets struct_size */
+    options.attach_timeout_ms = attach_timeout_ms;
+
+    shmemaphore_channel *ch = NULL;
+    int rc = shmemaphore_client_open(channel_name, &options, &ch);
+    if (rc == SHMEMAPHORE_E_TIMEOUT) {
+        fprintf(stderr, "client: no server opened channel \"%s\" within %.3g s\n", channel_name,
+                (double)attach_timeout_ms / 1000.0);
+        return EXIT_OPEN;
+    }
+    if (rc != SHMEMAPHORE_OK) {
+        fprintf(stderr, "client: cannot open channel \"%s\": %s (%s)\n", channel_name, shmemaphore_strerror(rc),
+                shmemaphore_error_name(rc));
+        return EXIT_OPEN;
+    }
+
+    int status = EXIT_OK;
+    long served = 0;
+    double idle_since = now_ms();
+    while (!stop_signal && (count == 0 || served < count)) {
+        const uint8_t *request;
+        uint64_t length;
+        rc = shmemaphore_receive_request(ch, WAIT_SLICE_MS, &request, &length);
+        if (rc == SHMEMAPHORE_E_TIMEOUT) {
+            if (idle_timeout_ms >= 0 && now_ms() - idle_since >= (double)idle_timeout_ms) {
+                fprintf(stderr, "client: no request within %.3g s; giving up\n", (double)idle_timeout_ms / 1000.0);
+                status = EXIT_ERROR;
+                break;
+            }
+            continue; /* re-check the signal flag, then wait again */
+        }
+        if (rc == SHMEMAPHORE_E_PEER_GONE) {
+            fprintf(stderr, "client: server closed the channel\n");
+            break;
+        }
+        if (rc != SHMEMAPHORE_OK) {
+            fprintf(stderr, "client: receiving a request: %s (%s)\n", shmemaphore_strerror(rc),
+                    shmemaphore_error_name(rc));
+            /* Best effort: if the library still holds a (malformed) request,
+             * answer it so the server does not wait for nothing; if it holds
+             * none, this fails harmlessly with SHMEMAPHORE_E_WRONG_STATE. */
+            shmemaphore_send_error(ch, SHMEMAPHORE_PEER_ERROR_BAD_REQUEST, "malformed request");
+            status = EXIT_ERROR;
+            break;
+        }
+        served++;
+        idle_since = now_ms();
+
+        /* From here on, every path must answer the request exactly once. */
+        char name[NAME_MAX_BYTES + 1];
+        char path[PATH_MAX];
+        const char *refusal = check_request(request, length, name);
+        int found = refusal ? 0 : find_image(dir, name, path);
+        if (refusal) {
+            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_BAD_REQUEST, refusal, "");
+            print_name(stdout, name);
+            printf(" -> refused (%s, %llu bytes)\n", refusal, (unsigned long long)length);
+        } else if (found < 0) {
+            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_BAD_REQUEST, "path too long: ", name);
+            print_name(stdout, name);
+            printf(" -> refused (path too long)\n");
+        } else if (found == 0) {
+            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_NOT_FOUND, "no such image: ", name);
+            print_name(stdout, name);
+            printf(" -> not found\n");
+        } else {
+            /* Decodes the file with stb and publishes the pixels.  On failure
+             * nothing was sent and the request is still ours to answer. */
+            rc = shmemaphore_send_image_file(ch, path);
+            print_name(stdout, name);
+            printf(" -> %s", path);
+            if (rc == SHMEMAPHORE_OK) {
+                printf("\n");
+            } else if (rc != SHMEMAPHORE_E_PEER_GONE) {
+                printf(": %s\n", shmemaphore_strerror(rc));
+                char detail[PATH_MAX + 64];
+                snprintf(detail, sizeof detail, "%s: %s", path, shmemaphore_strerror(rc));
+                rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_UNSPECIFIED, detail, "");
+            } else {
+                printf("\n");
+            }
+        }
+        /* Sending never waits for the server, but it reports the server
+         * gone if it closed the channel meanwhile. */
+        if (rc == SHMEMAPHORE_E_PEER_GONE) {
+            fprintf(stderr, "client: server closed the channel\n");
+            break;
+        }
+        if (rc != SHMEMAPHORE_OK) {
+            fprintf(stderr, "client: answering a request: %s (%s)\n", shmemaphore_strerror(rc),
+                    shmemaphore_error_name(rc));
+            status = EXIT_ERROR;
+            break;
+        }
+    }
+
+    /* A client unlinks nothing (the server owns the objects); closing just
+     * releases our handles and mappings. */
+    shmemaphore_close(ch);
+    return status;
+}
