@@ -196,6 +196,7 @@ static int answer_error(shmemaphore_channel *ch, uint64_t code, const char *what
 
 int main(int argc, char **argv)
 {
+    int rc;
     const char *channel_name = "ibis";
     const char *dir = "img";
     long count = 0;
@@ -265,12 +266,19 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    /* Always start from shmemaphore_options_init: it fills in the defaults
+     * and records sizeof options, which keeps this program working with
+     * newer libraries whose options struct has grown. */
     shmemaphore_options options;
-    shmemaphore_options_init(&options); /* always: it sets struct_size */
+    rc = shmemaphore_options_init(&options, sizeof options);
+    if (rc != SHMEMAPHORE_OK) {
+        fprintf(stderr, "client: shmemaphore_options_init: %s\n", shmemaphore_strerror(rc));
+        return EXIT_OPEN;
+    }
     options.attach_timeout_ms = attach_timeout_ms;
 
     shmemaphore_channel *ch = NULL;
-    int rc = shmemaphore_client_open(channel_name, &options, &ch);
+    rc = shmemaphore_client_open(channel_name, &options, &ch);
     if (rc == SHMEMAPHORE_E_TIMEOUT) {
         fprintf(stderr, "client: no server opened channel \"%s\" within %.3g s\n", channel_name,
                 (double)attach_timeout_ms / 1000.0);
@@ -288,7 +296,14 @@ int main(int argc, char **argv)
     while (!stop_signal && (count == 0 || served < count)) {
         const uint8_t *request;
         uint64_t length;
-        rc = shmemaphore_receive_request(ch, WAIT_SLICE_MS, &request, &length);
+        int64_t slice = WAIT_SLICE_MS;
+        if (idle_timeout_ms >= 0) {
+            /* Do not overshoot --timeout by up to a whole slice. */
+            double left = idle_since + (double)idle_timeout_ms - now_ms();
+            if (left < slice)
+                slice = left > 0 ? (int64_t)left + 1 : 0;
+        }
+        rc = shmemaphore_receive_request(ch, slice, &request, &length);
         if (rc == SHMEMAPHORE_E_TIMEOUT) {
             if (idle_timeout_ms >= 0 && now_ms() - idle_since >= (double)idle_timeout_ms) {
                 fprintf(stderr, "client: no request within %.3g s; giving up\n", (double)idle_timeout_ms / 1000.0);
@@ -321,8 +336,11 @@ int main(int argc, char **argv)
         int found = refusal ? 0 : find_image(dir, name, path);
         if (refusal) {
             rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_BAD_REQUEST, refusal, "");
-            print_name(stdout, name);
-            printf(" -> refused (%s, %llu bytes)\n", refusal, (unsigned long long)length);
+            if (name[0])
+                print_name(stdout, name);
+            else
+                printf("(%llu-byte request)", (unsigned long long)length);
+            printf(" -> refused (%s)\n", refusal);
         } else if (found < 0) {
             rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_BAD_REQUEST, "path too long: ", name);
             print_name(stdout, name);

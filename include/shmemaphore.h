@@ -177,10 +177,11 @@ SHMEMAPHORE_API const char *shmemaphore_error_name(int code);
                                                        by another user */
 
 /**
- * Options for opening a channel.  Forward compatible: always initialise with
- * shmemaphore_options_init(), which sets struct_size, then change fields.  A
- * library older than the header accepts a larger struct as long as the
- * fields it does not know are zero.
+ * Options for opening a channel.  Forward compatible in both directions:
+ * always initialise with shmemaphore_options_init(&o, sizeof o), then change
+ * fields.  A newer library reads only the struct_size bytes you compiled
+ * (fields you lack take their defaults); an older library accepts a larger
+ * struct as long as the fields it does not know are zero.
  */
 typedef struct shmemaphore_options {
     /** sizeof(shmemaphore_options) as the caller compiled it. */
@@ -201,9 +202,20 @@ typedef struct shmemaphore_options {
     uint32_t reserved;
 } shmemaphore_options;
 
-/** Fill *options with the defaults and set struct_size.  NULL is ignored.
- *  Thread-safe. */
-SHMEMAPHORE_API void shmemaphore_options_init(shmemaphore_options *options);
+/** Size of the first version of shmemaphore_options; no struct_size may be smaller. */
+#define SHMEMAPHORE_OPTIONS_MIN_SIZE 32
+
+/**
+ * Fill the first `struct_size` bytes of *options with the defaults and set
+ * options->struct_size = struct_size.  Pass sizeof(shmemaphore_options) as
+ * your program sees it, so that a newer library never writes past your
+ * struct.  Bytes beyond the fields this library knows are zeroed.
+ *
+ * Returns  SHMEMAPHORE_OK, or SHMEMAPHORE_E_INVALID_ARGUMENT when options is
+ *          NULL or struct_size is below SHMEMAPHORE_OPTIONS_MIN_SIZE or above
+ *          4096 (nothing is written then).  Thread-safe.
+ */
+SHMEMAPHORE_API int shmemaphore_options_init(shmemaphore_options *options, size_t struct_size);
 
 /* ------------------------------------------------------------------------ */
 /* Channels                                                                 */

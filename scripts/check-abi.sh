@@ -246,7 +246,7 @@ int check_abi_header_tu(shmemaphore_channel *channel)
     int64_t timeout = SHMEMAPHORE_TIMEOUT_INFINITE;
     const char *name = shmemaphore_error_name(SHMEMAPHORE_E_TIMEOUT);
 
-    shmemaphore_options_init(&o);
+    shmemaphore_options_init(&o, sizeof o);
     o.flags |= SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER;
     o.stale_policy = SHMEMAPHORE_STALE_FAIL;
     m.channels = SHMEMAPHORE_CHANNELS_ERROR;
@@ -393,13 +393,16 @@ else
         } | detail
     fi
 
-    # 7c: prototypes.  The copy keeps the include guard SHMEMAPHORE_H, so the
+    # 7c: prototypes.  Swift imports size_t as Int and prints Int back as
+    # ptrdiff_t, so size_t parameters are spelled ptrdiff_t in the copy (same
+    # width and calling convention).  The copy keeps the include guard SHMEMAPHORE_H, so the
     # generated header's own `#include <../../include/shmemaphore.h>` (found
     # through -I Sources/CShmemaphoreHeader, as the module map places it) is
     # skipped and the copy's declarations are the ones compared.
     sed -E -e 's/typedef[[:space:]]+struct[[:space:]]+shmemaphore_channel[[:space:]]+shmemaphore_channel;/typedef void shmemaphore_channel;/' \
            -e 's/\bconst[[:space:]]+shmemaphore_channel\b/shmemaphore_channel/g' \
            -e 's/\bshmemaphore_channel[[:space:]]+const\b/shmemaphore_channel/g' \
+           -e 's/\bsize_t[[:space:]]+struct_size\)/ptrdiff_t struct_size)/' \
         "$header" >"$tmp/shmemaphore_as_swift_sees_it.h"
     if ! grep -q '^typedef void shmemaphore_channel;' "$tmp/shmemaphore_as_swift_sees_it.h"; then
         fail "drift: the header no longer declares 'typedef struct shmemaphore_channel shmemaphore_channel;' (update check 7c)"

@@ -33,16 +33,18 @@ public func shmemaphore_error_name(_ code: Int32) -> UnsafePointer<CChar>! {
 }
 
 @c @implementation
-public func shmemaphore_options_init(_ options: UnsafeMutablePointer<shmemaphore_options>!) {
-    guard let options else { return }
-    let defaults = ChannelOptions()
-    options.pointee = shmemaphore_options(
-        struct_size: MemoryLayout<shmemaphore_options>.size,
-        attach_timeout_ms: defaults.attachTimeout.map { Int64($0.components.seconds * 1000) } ?? -1,
-        mode: defaults.mode,
-        stale_policy: defaults.stalePolicy.rawValue,
-        flags: 0,
-        reserved: 0)
+public func shmemaphore_options_init(_ options: UnsafeMutablePointer<shmemaphore_options>!, _ structSize: Int) -> Int32 {
+    guard let options, (optionsMinimumSize...optionsMaximumSize).contains(structSize) else {
+        return ErrorCode.invalidArgument
+    }
+    var defaults = defaultOptions()
+    defaults.struct_size = structSize
+    // Write only what the caller's struct holds, and zeros for fields we do not know.
+    let known = min(structSize, MemoryLayout<shmemaphore_options>.size)
+    let target = UnsafeMutableRawPointer(options)
+    withUnsafeBytes(of: &defaults) { target.copyMemory(from: $0.baseAddress!, byteCount: known) }
+    (target + known).initializeMemory(as: UInt8.self, repeating: 0, count: structSize - known)
+    return ErrorCode.ok
 }
 
 extension StaticString {

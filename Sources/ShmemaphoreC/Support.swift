@@ -58,24 +58,46 @@ func buffer(_ pointer: UnsafeRawPointer?, _ length: UInt64, what: String) throws
     return UnsafeRawBufferPointer(start: pointer, count: Int(length))
 }
 
+/// SHMEMAPHORE_OPTIONS_MIN_SIZE: the first version's struct, the smallest accepted.
+let optionsMinimumSize = Int(SHMEMAPHORE_OPTIONS_MIN_SIZE)
+/// A bound that no real struct reaches; larger values are garbage.
+let optionsMaximumSize = 4096
+
+/// The defaults as the C struct (struct_size left for the caller to set).
+func defaultOptions() -> shmemaphore_options {
+    let defaults = ChannelOptions()
+    return shmemaphore_options(
+        struct_size: MemoryLayout<shmemaphore_options>.size,
+        attach_timeout_ms: defaults.attachTimeout.map { Int64($0.components.seconds * 1000) } ?? -1,
+        mode: defaults.mode,
+        stale_policy: defaults.stalePolicy.rawValue,
+        flags: 0,
+        reserved: 0)
+}
+
 /// The C options struct as Swift options; NULL means the defaults.
 ///
-/// Forward compatibility: a caller compiled against a newer header may pass a
-/// larger struct; it is accepted when every byte this library does not know is 0.
+/// Compatibility both ways: an older caller's smaller struct is read as far as
+/// it goes (the rest keeps its defaults); a newer caller's larger struct is
+/// accepted when every byte this library does not know is 0.
 func channelOptions(_ pointer: UnsafePointer<shmemaphore_options>?) throws(ShmemaphoreError) -> ChannelOptions {
     var options = ChannelOptions()
     guard let pointer else { return options }
     let knownSize = MemoryLayout<shmemaphore_options>.size
     let declaredSize = Int(UnsafeRawPointer(pointer).loadUnaligned(as: Int.self))
-    guard declaredSize >= knownSize else {
-        throw .invalidArgument("options.struct_size is \(declaredSize); initialise options with shmemaphore_options_init")
+    guard (optionsMinimumSize...optionsMaximumSize).contains(declaredSize) else {
+        throw .invalidArgument("options.struct_size is \(declaredSize); initialise options with shmemaphore_options_init(&o, sizeof o)")
     }
-    guard declaredSize <= 4096 else { throw .invalidArgument("options.struct_size \(declaredSize) is implausible") }
-    let extra = UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer) + knownSize, count: declaredSize - knownSize)
-    guard extra.allSatisfy({ $0 == 0 }) else {
-        throw .invalidArgument("options has fields this library version does not know (set to non-zero)")
+    if declaredSize > knownSize {
+        let extra = UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer) + knownSize, count: declaredSize - knownSize)
+        guard extra.allSatisfy({ $0 == 0 }) else {
+            throw .invalidArgument("options has fields this library version does not know (set to non-zero)")
+        }
     }
-    let given = pointer.pointee
+    var given = defaultOptions()
+    withUnsafeMutableBytes(of: &given) {
+        $0.baseAddress!.copyMemory(from: UnsafeRawPointer(pointer), byteCount: min(declaredSize, knownSize))
+    }
     guard given.attach_timeout_ms >= -1 else {
         throw .invalidArgument("attach_timeout_ms \(given.attach_timeout_ms); use SHMEMAPHORE_TIMEOUT_INFINITE (-1) to wait forever")
     }

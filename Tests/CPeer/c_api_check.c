@@ -183,7 +183,7 @@ struct pair {
 
 static shmemaphore_options client_options(int64_t attach_timeout_ms) {
     shmemaphore_options o;
-    shmemaphore_options_init(&o);
+    shmemaphore_options_init(&o, sizeof o);
     o.attach_timeout_ms = attach_timeout_ms;
     return o;
 }
@@ -319,10 +319,23 @@ static void test_status_codes(void) {
 
 static void test_options_init(void) {
     shmemaphore_options o;
-    shmemaphore_options_init(NULL);
-    check(1, "options_init(NULL) does not crash", NULL);
+    expect_code(shmemaphore_options_init(NULL, sizeof o), SHMEMAPHORE_E_INVALID_ARGUMENT, "options_init(NULL)");
     memset(&o, 0xAB, sizeof o);
-    shmemaphore_options_init(&o);
+    expect_code(shmemaphore_options_init(&o, SHMEMAPHORE_OPTIONS_MIN_SIZE - 1), SHMEMAPHORE_E_INVALID_ARGUMENT,
+                "options_init with a size below SHMEMAPHORE_OPTIONS_MIN_SIZE");
+    check(o.struct_size == (size_t)0xABABABABABABABABull, "a refused options_init writes nothing", NULL);
+    expect_code(shmemaphore_options_init(&o, 100000), SHMEMAPHORE_E_INVALID_ARGUMENT, "options_init with a huge size");
+    /* A caller compiled with a larger struct (a newer header): the tail is zeroed. */
+    {
+        struct { shmemaphore_options base; unsigned char tail[24]; } big;
+        memset(&big, 0xAB, sizeof big);
+        expect_code(shmemaphore_options_init(&big.base, sizeof big), SHMEMAPHORE_OK, "options_init of a larger struct");
+        int zero_tail = 1;
+        for (size_t i = 0; i < sizeof big.tail; i++)
+            zero_tail &= big.tail[i] == 0;
+        check(zero_tail && big.base.struct_size == sizeof big, "options_init zeroes fields it does not know", NULL);
+    }
+    expect_code(shmemaphore_options_init(&o, sizeof o), SHMEMAPHORE_OK, "options_init");
     check(o.struct_size == sizeof o, "options_init sets struct_size to sizeof(shmemaphore_options)",
           "got %zu, expected %zu", o.struct_size, sizeof o);
     check(o.attach_timeout_ms == 5000, "options_init sets attach_timeout_ms 5000", "got %" PRId64,
@@ -504,7 +517,7 @@ static void test_open_accepted(void) {
     {
         struct extended_options x;
         memset(&x, 0, sizeof x);
-        shmemaphore_options_init(&x.base);
+        shmemaphore_options_init(&x.base, sizeof x.base);
         x.base.struct_size = sizeof x.base + sizeof x.extra;
         x.base.attach_timeout_ms = 1000;
         rc = shmemaphore_server_open(chan("ext"), &x.base, &s);
@@ -553,7 +566,7 @@ static void test_modes(void) {
     s = NULL;
 
     umask(077);
-    shmemaphore_options_init(&o);
+    shmemaphore_options_init(&o, sizeof o);
     o.mode = 0660;
     rc = shmemaphore_server_open(chan("mode660"), &o, &s);
     if (expect_code(rc, SHMEMAPHORE_OK, "server_open mode 0660 under umask 077")) {
@@ -1319,7 +1332,7 @@ static void test_stale_policy(void) {
 
     snprintf(name, sizeof name, "%s", chan("stale"));
 
-    shmemaphore_options_init(&fail);
+    shmemaphore_options_init(&fail, sizeof fail);
     fail.stale_policy = SHMEMAPHORE_STALE_FAIL;
     if (!require_ok(shmemaphore_server_open(name, NULL, &first), "setup: first server_open"))
         return;

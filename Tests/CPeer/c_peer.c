@@ -180,7 +180,7 @@ static int run_client(const char *name, uint64_t max) {
     int rc, status = 0;
 
     /* The harness may start the client before the server: wait for it. */
-    shmemaphore_options_init(&opt);
+    shmemaphore_options_init(&opt, sizeof opt);
     opt.attach_timeout_ms = CLIENT_TIMEOUT_MS;
     if ((rc = shmemaphore_client_open(name, &opt, &ch)) != SHMEMAPHORE_OK) {
         fprintf(stderr, "client: open: %s: %s\n", shmemaphore_error_name(rc), shmemaphore_strerror(rc));
