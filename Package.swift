@@ -6,6 +6,7 @@
 //   Sources/CShmemaphoreHeader   module map that lets Swift see include/shmemaphore.h
 //   Sources/CShmemaphoreShims    small C helpers Swift cannot call directly (sem_clockwait, ...)
 //   Sources/CStb                 system library: Debian's libstb-dev
+//   Sources/shmemaphore-cli      the `shmemaphore` command-line tool (server, client, demo, ls, rm, conformance)
 //   Sources/shmemaphore-testpeer a scripted Swift peer that tests spawn as a second process
 import PackageDescription
 
@@ -28,7 +29,13 @@ let package = Package(
     products: [
         .library(name: "shmemaphore", type: .dynamic, targets: ["ShmemaphoreC"]),
         .library(name: "Shmemaphore", targets: ["Shmemaphore"]),
+        // Named -cli because the library product already owns the name
+        // `shmemaphore`; CMake installs it as `bin/shmemaphore`.
+        .executable(name: "shmemaphore-cli", targets: ["shmemaphore-cli"]),
         .executable(name: "shmemaphore-testpeer", targets: ["shmemaphore-testpeer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -47,6 +54,10 @@ let package = Package(
             dependencies: ["Shmemaphore", "CShmemaphoreHeader"],
             exclude: ["shmemaphore.map"],
             linkerSettings: cLibraryLinkerFlags
+        ),
+        .executableTarget(
+            name: "shmemaphore-cli",
+            dependencies: ["Shmemaphore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "shmemaphore-testpeer",

@@ -23,6 +23,8 @@
  * Exit status: 0 the server closed the channel, N requests were served, or
  * SIGINT/SIGTERM; 1 an error (or --timeout passed without a request);
  * 2 usage error; 3 the channel could not be opened (no server came).
+ * A signal is noticed within a second; while still waiting for the server
+ * to appear, only when that wait ends (a second Ctrl-C kills at once).
  *
  * Build against a build tree:
  *   cc -std=c11 -Wall -Wextra -pedantic -Iinclude c-examples/client.c \
@@ -40,6 +42,7 @@
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,12 +188,19 @@ static int find_image(const char *dir, const char *name, char path[PATH_MAX])
     return 0;
 }
 
-/* Answer the held request with an error response.  Returns the status of
- * shmemaphore_send_error (SHMEMAPHORE_E_PEER_GONE if the server left). */
-static int answer_error(shmemaphore_channel *ch, uint64_t code, const char *what, const char *name)
+/* Answer the held request with an error response whose message is built
+ * like printf's.  The library copies the message (a C string) and sends it
+ * without the NUL.  Returns the status of shmemaphore_send_error. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int answer_error(shmemaphore_channel *ch, uint64_t code, const char *format, ...)
 {
     char message[512];
-    snprintf(message, sizeof message, "%s%s", what, name);
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args); /* truncating is fine */
+    va_end(args);
     return shmemaphore_send_error(ch, code, message);
 }
 
@@ -225,13 +235,13 @@ int main(int argc, char **argv)
             break;
         case 't':
             if (parse_seconds(optarg, &idle_timeout_ms) != 0) {
-                fprintf(stderr, "client: --timeout: '%s' is not a number of seconds > 0\n", optarg);
+                fprintf(stderr, "client: --timeout: '%s' is not a number of seconds > 0 (at most 1e9)\n", optarg);
                 return EXIT_USAGE;
             }
             break;
         case 'a':
             if (parse_seconds(optarg, &attach_timeout_ms) != 0) {
-                fprintf(stderr, "client: --attach-timeout: '%s' is not a number of seconds > 0\n", optarg);
+                fprintf(stderr, "client: --attach-timeout: '%s' is not a number of seconds > 0 (at most 1e9)\n", optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -279,6 +289,10 @@ int main(int argc, char **argv)
 
     shmemaphore_channel *ch = NULL;
     rc = shmemaphore_client_open(channel_name, &options, &ch);
+    if (rc == SHMEMAPHORE_E_TIMEOUT && stop_signal) {
+        fprintf(stderr, "client: interrupted while waiting for the server\n");
+        return EXIT_OK;
+    }
     if (rc == SHMEMAPHORE_E_TIMEOUT) {
         fprintf(stderr, "client: no server opened channel \"%s\" within %.3g s\n", channel_name,
                 (double)attach_timeout_ms / 1000.0);
@@ -335,43 +349,38 @@ int main(int argc, char **argv)
         const char *refusal = check_request(request, length, name);
         int found = refusal ? 0 : find_image(dir, name, path);
         if (refusal) {
-            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_BAD_REQUEST, refusal, "");
+            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_BAD_REQUEST, "%s", refusal);
             if (name[0])
                 print_name(stdout, name);
             else
                 printf("(%llu-byte request)", (unsigned long long)length);
             printf(" -> refused (%s)\n", refusal);
         } else if (found < 0) {
-            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_BAD_REQUEST, "path too long: ", name);
+            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_BAD_REQUEST, "path too long: %s", name);
             print_name(stdout, name);
             printf(" -> refused (path too long)\n");
         } else if (found == 0) {
-            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_NOT_FOUND, "no such image: ", name);
+            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_NOT_FOUND, "no such image: %s", name);
             print_name(stdout, name);
             printf(" -> not found\n");
         } else {
             /* Decodes the file with stb and publishes the pixels.  On failure
              * nothing was sent and the request is still ours to answer. */
-            rc = shmemaphore_send_image_file(ch, path);
+            shmemaphore_metadata sent;
+            rc = shmemaphore_send_image_file(ch, path, &sent);
             print_name(stdout, name);
-            printf(" -> %s", path);
             if (rc == SHMEMAPHORE_OK) {
-                printf("\n");
-            } else if (rc != SHMEMAPHORE_E_PEER_GONE) {
-                printf(": %s\n", shmemaphore_strerror(rc));
-                char detail[PATH_MAX + 64];
-                snprintf(detail, sizeof detail, "%s: %s", path, shmemaphore_strerror(rc));
-                rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_UNSPECIFIED, detail, "");
+                printf(" -> %s %llux%llux%llu\n", path, (unsigned long long)sent.width,
+                       (unsigned long long)sent.height, (unsigned long long)sent.channels);
             } else {
-                printf("\n");
+                printf(" -> %s: %s\n", path, shmemaphore_strerror(rc));
+                rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_UNSPECIFIED, "%s: %s", path, shmemaphore_strerror(rc));
             }
         }
-        /* Sending never waits for the server, but it reports the server
-         * gone if it closed the channel meanwhile. */
-        if (rc == SHMEMAPHORE_E_PEER_GONE) {
-            fprintf(stderr, "client: server closed the channel\n");
-            break;
-        }
+        /* Sending does not wait for the server.  If it closed the channel
+         * meanwhile, the answer is silently lost and the next receive
+         * reports SHMEMAPHORE_E_PEER_GONE; so a failure here is a real one
+         * (for example -ENOSPC when /dev/shm is full). */
         if (rc != SHMEMAPHORE_OK) {
             fprintf(stderr, "client: answering a request: %s (%s)\n", shmemaphore_strerror(rc),
                     shmemaphore_error_name(rc));

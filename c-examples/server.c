@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -258,7 +259,7 @@ int main(int argc, char **argv)
             break;
         case 't':
             if (parse_seconds(optarg, &timeout_ms) != 0) {
-                fprintf(stderr, "server: --timeout: '%s' is not a number of seconds > 0\n", optarg);
+                fprintf(stderr, "server: --timeout: '%s' is not a number of seconds > 0 (at most 1e9)\n", optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -276,6 +277,13 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "server: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    /* Catch a missing directory now rather than after the first exchange. */
+    struct stat st;
+    if (stat(out_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "server: --out: %s is not a directory\n", out_dir);
         return EXIT_USAGE;
     }
 

@@ -457,14 +457,17 @@ SHMEMAPHORE_API int shmemaphore_commit(shmemaphore_channel *channel,
  * decoded by stb_image to 8-bit pixels with the file's own channel count
  * (PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PIC, PNM).
  *
- * path     NUL-terminated path (not NULL).
+ * path     NUL-terminated path of any bytes (not NULL; < PATH_MAX bytes).
+ * sent     NULL, or receives the metadata of the image sent (on success).
  * Returns  as shmemaphore_send_response, plus -ENOENT/-EACCES (file cannot
- *          be opened) and SHMEMAPHORE_E_IMAGE_DECODE.  On failure nothing
- *          is sent: the request is still to be answered (for example with
+ *          be opened) and SHMEMAPHORE_E_IMAGE_DECODE.  The role and state
+ *          are checked before the file is read.  On failure nothing is sent:
+ *          the request is still to be answered (for example with
  *          shmemaphore_send_error).
  */
 SHMEMAPHORE_API int shmemaphore_send_image_file(shmemaphore_channel *channel,
-                                                const char *path);
+                                                const char *path,
+                                                shmemaphore_metadata *sent);
 
 /**
  * Save an image response to `path`; the format follows the extension
@@ -472,7 +475,8 @@ SHMEMAPHORE_API int shmemaphore_send_image_file(shmemaphore_channel *channel,
  *
  * response a response filled by shmemaphore_receive_response whose data is
  *          still valid (not NULL).
- * path     NUL-terminated path (not NULL); an existing file is replaced.
+ * path     NUL-terminated path of any bytes (not NULL; < PATH_MAX bytes);
+ *          an existing file is replaced.
  * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
  *          SHMEMAPHORE_E_NOT_IMAGE, SHMEMAPHORE_E_UNSUPPORTED_FORMAT,
  *          SHMEMAPHORE_E_PROTOCOL (metadata inconsistent),

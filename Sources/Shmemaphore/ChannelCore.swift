@@ -70,14 +70,7 @@ package final class ChannelCore {
                 throw .exists("\(ChannelName.filesystemPath(ofSegment: segment)) exists: another server runs, or one crashed")
             }
         }
-        let request = try NamedSemaphore.openOrCreate(name.requestSemaphore, options: options)
-        let response: NamedSemaphore
-        do {
-            response = try NamedSemaphore.openOrCreate(name.responseSemaphore, options: options)
-        } catch {
-            if request.createdHere { NamedSemaphore.unlink(name.requestSemaphore) }
-            throw error
-        }
+        let (request, response) = try openSemaphores(name, options: options)
         do throws(ShmemaphoreError) {
             if options.stalePolicy == .fail {
                 // Look, don't touch: the objects stay as they were for whoever inspects them.
@@ -104,8 +97,8 @@ package final class ChannelCore {
                 role: .server, name: name, options: options,
                 requestSemaphore: request, responseSemaphore: response, header: header, data: data)
         } catch {
-            if request.createdHere { NamedSemaphore.unlink(name.requestSemaphore) }
-            if response.createdHere { NamedSemaphore.unlink(name.responseSemaphore) }
+            request.unlinkIfCreatedHere()
+            response.unlinkIfCreatedHere()
             throw error
         }
     }
@@ -114,14 +107,7 @@ package final class ChannelCore {
     /// server's segments awaited up to `options.attachTimeout`.
     package static func openClient(_ name: ChannelName, options: ChannelOptions) throws(ShmemaphoreError) -> ChannelCore {
         try options.validate()
-        let request = try NamedSemaphore.openOrCreate(name.requestSemaphore, options: options)
-        let response: NamedSemaphore
-        do {
-            response = try NamedSemaphore.openOrCreate(name.responseSemaphore, options: options)
-        } catch {
-            if request.createdHere { NamedSemaphore.unlink(name.requestSemaphore) }
-            throw error
-        }
+        let (request, response) = try openSemaphores(name, options: options)
         let deadline = Deadline(timeout: options.attachTimeout)
         while true {
             do {
@@ -133,11 +119,25 @@ package final class ChannelCore {
                 sleep(nanoseconds: attachPollInterval)
             } catch {
                 // No server came (or attaching failed): leave no semaphore of ours behind.
-                if request.createdHere { NamedSemaphore.unlink(name.requestSemaphore) }
-                if response.createdHere { NamedSemaphore.unlink(name.responseSemaphore) }
+                request.unlinkIfCreatedHere()
+                response.unlinkIfCreatedHere()
                 if case .system(errno: ENOENT, _) = error { throw .timeout }
                 throw error
             }
+        }
+    }
+
+    /// Both semaphores of the channel, opened or created (whichever side starts
+    /// first creates them).  On failure nothing this call created is left behind.
+    private static func openSemaphores(
+        _ name: ChannelName, options: ChannelOptions
+    ) throws(ShmemaphoreError) -> (request: NamedSemaphore, response: NamedSemaphore) {
+        let request = try NamedSemaphore.openOrCreate(name.requestSemaphore, options: options)
+        do {
+            return (request, try NamedSemaphore.openOrCreate(name.responseSemaphore, options: options))
+        } catch {
+            request.unlinkIfCreatedHere()
+            throw error
         }
     }
 
@@ -189,7 +189,7 @@ package final class ChannelCore {
         guard state == .awaitingResponse else {
             throw .wrongState("no request is outstanding: send one before receiving a response")
         }
-        guard try waitForToken(on: responseSemaphore, deadline: Deadline(timeout: timeout), whileWaiting: {}) else {
+        guard try waitForToken(on: \.responseSemaphore, deadline: Deadline(timeout: timeout), whileWaiting: {}) else {
             throw .timeout
         }
         // The token is consumed: whatever the peer wrote, this exchange is over.
@@ -218,7 +218,7 @@ package final class ChannelCore {
         case .peerGone: throw .peerGone
         default: throw .wrongState("the current request is not answered yet")
         }
-        let arrived = try waitForToken(on: requestSemaphore, deadline: Deadline(timeout: timeout)) {
+        let arrived = try waitForToken(on: \.requestSemaphore, deadline: Deadline(timeout: timeout)) {
             () throws(ShmemaphoreError) in _ = try self.dataSizeFollowingServer()
         }
         guard arrived else { throw .timeout }
@@ -287,6 +287,7 @@ package final class ChannelCore {
     // MARK: Internals
 
     private func expect(_ required: Role, _ action: String) throws(ShmemaphoreError) {
+        guard !isClosed else { throw .wrongState("the channel is closed") }
         guard role == required else {
             throw .wrongRole("a \(role == .server ? "server" : "client") cannot \(action)")
         }
@@ -320,15 +321,17 @@ package final class ChannelCore {
         return UnsafeRawBufferPointer(start: start, count: Int(count))
     }
 
-    /// Waits on `semaphore` in slices, running `whileWaiting` between slices
+    /// Waits on a semaphore in slices, running `whileWaiting` between slices
     /// (liveness checks), until a token arrives (true) or `deadline` passes (false).
+    /// The semaphore is looked up through `semaphore` on every slice, because
+    /// a liveness check may re-open the channel and replace it.
     private func waitForToken(
-        on semaphore: NamedSemaphore, deadline: Deadline,
+        on semaphore: KeyPath<ChannelCore, NamedSemaphore>, deadline: Deadline,
         whileWaiting: () throws(ShmemaphoreError) -> Void
     ) throws(ShmemaphoreError) -> Bool {
         while true {
             let slice = deadline.clamped(to: MonotonicInstant.now().advanced(byNanoseconds: Self.livenessInterval))
-            if try semaphore.wait(until: slice) { return true }
+            if try self[keyPath: semaphore].wait(until: slice) { return true }
             if deadline.hasPassed { return false }
             try whileWaiting()
         }
@@ -341,29 +344,28 @@ package final class ChannelCore {
     private func dataSizeFollowingServer() throws(ShmemaphoreError) -> Int {
         let status = try data.status()
         guard status.st_nlink == 0 else { return Int(status.st_size) }
-        // A restarting server unlinks and re-creates the segments; give it a
+        // A restarting server unlinks and re-creates the segments: give it a
         // moment, as during attach, while its semaphores are still there.
-        let request: NamedSemaphore, response: NamedSemaphore
-        do {
-            request = try NamedSemaphore.attach(name.requestSemaphore, options: options)
-            response = try NamedSemaphore.attach(name.responseSemaphore, options: options)
-        } catch .system(errno: ENOENT, _) {
-            // A closing server removes its semaphores last: the channel is gone.
-            state = .peerGone
-            throw .peerGone
-        }
+        // Segments first, then semaphores: a server creates its semaphores
+        // before its segments, so semaphores opened after fresh segments are
+        // that server's, never the unlinked ones of a server that just closed.
         let deadline = Deadline(instant: MonotonicInstant.now().advanced(byNanoseconds: Self.restartGrace))
         while true {
             do {
-                (header, data) = try Self.attachSegments(name, options: options)
-                requestSemaphore = request
-                responseSemaphore = response
+                let (header, data) = try Self.attachSegments(name, options: options)
+                let request = try NamedSemaphore.attach(name.requestSemaphore, options: options)
+                let response = try NamedSemaphore.attach(name.responseSemaphore, options: options)
+                (self.header, self.data) = (header, data)
+                (requestSemaphore, responseSemaphore) = (request, response)
                 return try data.currentSize()
-            } catch .system(errno: ENOENT, _) where !deadline.hasPassed {
-                sleep(nanoseconds: Self.attachPollInterval)
             } catch .system(errno: ENOENT, _) {
-                state = .peerGone
-                throw .peerGone
+                // A closing server removes its semaphores last; a restarting one keeps them.
+                let semaphoresGone = access(ChannelName.filesystemPath(ofSemaphore: name.requestSemaphore), F_OK) != 0
+                if semaphoresGone || deadline.hasPassed {
+                    state = .peerGone
+                    throw .peerGone
+                }
+                sleep(nanoseconds: Self.attachPollInterval)
             }
         }
     }

@@ -60,18 +60,21 @@ public final class ShmemaphoreClient {
 
     /// Answers with the image file at `path`, decoded by stb.  Nothing is sent
     /// on failure: answer with ``sendError(code:message:)`` then.
-    public func sendImageFile(atPath path: String) throws(ShmemaphoreError) {
-        try core.sendImageFile(atPath: path)
+    /// - Returns: the metadata of the image sent.
+    @discardableResult
+    public func sendImageFile(atPath path: String) throws(ShmemaphoreError) -> ResponseMetadata {
+        try withCString(path) { cPath throws(ShmemaphoreError) in try core.sendImageFile(atCPath: cPath) }
     }
 }
 
 extension ChannelCore {
-    /// Decodes `path` and answers with it (client); shared by the Swift and C APIs.
-    package func sendImageFile(atPath path: String) throws(ShmemaphoreError) {
+    /// Decodes `cPath` and answers with it (client); shared by the Swift and C APIs.
+    package func sendImageFile(atCPath cPath: UnsafePointer<CChar>) throws(ShmemaphoreError) -> ResponseMetadata {
         // Check the turn first: decoding a large file only to fail is wasted work.
         try expectHeldRequest("send an image")
-        try ImageCodec.withDecodedFile(at: path) { metadata, pixels throws(ShmemaphoreError) in
+        return try ImageCodec.withDecodedFile(atCPath: cPath) { metadata, pixels throws(ShmemaphoreError) in
             try sendResponse(metadata, payload: pixels)
+            return metadata
         }
     }
 }

@@ -13,7 +13,12 @@ public enum ImageCodec {
         /// The format a path's extension names (case-insensitive), or nil.
         public init?(path: String) {
             guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
-            switch path[path.index(after: dot)...].lowercased() {
+            self.init(extension: String(path[path.index(after: dot)...]))
+        }
+
+        /// The format an extension (without the dot) names, case-insensitively.
+        public init?(extension: String) {
+            switch `extension`.lowercased() {
             case "png": self = .png
             case "jpg", "jpeg": self = .jpeg
             case "bmp": self = .bmp
@@ -33,7 +38,16 @@ public enum ImageCodec {
         at path: String,
         _ body: (ResponseMetadata, UnsafeRawBufferPointer) throws(ShmemaphoreError) -> Result
     ) throws(ShmemaphoreError) -> Result {
-        guard let file = fopen(path, "rbe") else {
+        try withCString(path) { cPath throws(ShmemaphoreError) in try withDecodedFile(atCPath: cPath, body) }
+    }
+
+    /// `withDecodedFile(at:_:)` for a path of arbitrary bytes (POSIX paths need not be UTF-8).
+    package static func withDecodedFile<Result>(
+        atCPath cPath: UnsafePointer<CChar>,
+        _ body: (ResponseMetadata, UnsafeRawBufferPointer) throws(ShmemaphoreError) -> Result
+    ) throws(ShmemaphoreError) -> Result {
+        let path = String(decoding: UnsafeRawBufferPointer(start: cPath, count: strlen(cPath)), as: UTF8.self)
+        guard let file = fopen(cPath, "rbe") else {
             throw .system(errno: currentErrno, operation: "open \(path)")
         }
         defer { fclose(file) }
@@ -48,6 +62,12 @@ public enum ImageCodec {
 
     /// Writes an image to `path` in the format its extension names.
     public static func save(_ metadata: ResponseMetadata, pixels: UnsafeRawBufferPointer, to path: String) throws(ShmemaphoreError) {
+        try withCString(path) { cPath throws(ShmemaphoreError) in try save(metadata, pixels: pixels, toCPath: cPath) }
+    }
+
+    /// `save(_:pixels:to:)` for a path of arbitrary bytes (POSIX paths need not be UTF-8).
+    package static func save(_ metadata: ResponseMetadata, pixels: UnsafeRawBufferPointer, toCPath cPath: UnsafePointer<CChar>) throws(ShmemaphoreError) {
+        let path = String(decoding: UnsafeRawBufferPointer(start: cPath, count: strlen(cPath)), as: UTF8.self)
         guard case .image = try metadata.kind() else { throw .notImage }
         guard let format = Format(path: path) else {
             throw .unsupportedFormat("\(path) has no .png, .jpg, .jpeg, .bmp or .tga extension")
@@ -66,10 +86,10 @@ public enum ImageCodec {
         let width = Int32(metadata.width), height = Int32(metadata.height), channels = Int32(metadata.channels)
         let written: Int32
         switch format {
-        case .png: written = stbi_write_png(path, width, height, channels, base, width * channels)
-        case .jpeg: written = stbi_write_jpg(path, width, height, channels, base, jpegQuality)
-        case .bmp: written = stbi_write_bmp(path, width, height, channels, base)
-        case .tga: written = stbi_write_tga(path, width, height, channels, base)
+        case .png: written = stbi_write_png(cPath, width, height, channels, base, width * channels)
+        case .jpeg: written = stbi_write_jpg(cPath, width, height, channels, base, jpegQuality)
+        case .bmp: written = stbi_write_bmp(cPath, width, height, channels, base)
+        case .tga: written = stbi_write_tga(cPath, width, height, channels, base)
         }
         guard written != 0 else {
             throw .imageEncode("could not write \(path) as \(format.rawValue)")

@@ -105,6 +105,11 @@ final class NamedSemaphore {
     static func unlink(_ name: String) {
         bestEffort { sem_unlink(name) }
     }
+
+    /// Undoes this process's creation of the semaphore (after a failed open).
+    func unlinkIfCreatedHere() {
+        if createdHere { Self.unlink(name) }
+    }
 }
 
 /// The permission rules for objects another process created

@@ -57,6 +57,15 @@ func bestEffort(_ body: () -> Int32) {
 /// The calling thread's errno after a call that failed outside `syscall`.
 var currentErrno: Int32 { shmemaphore_shim_errno() }
 
+/// `String.withCString` for typed-throwing bodies.
+func withCString<Result>(
+    _ string: String, _ body: (UnsafePointer<CChar>) throws(ShmemaphoreError) -> Result
+) throws(ShmemaphoreError) -> Result {
+    try string.withCString { pointer in
+        Swift.Result { () throws(ShmemaphoreError) in try body(pointer) }
+    }.get()
+}
+
 /// `String.withUTF8` for typed-throwing bodies (the standard library's
 /// version only rethrows `any Error`).  Native strings need no copy.
 func withUTF8Bytes<Result>(

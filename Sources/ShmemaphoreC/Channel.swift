@@ -150,10 +150,13 @@ public func shmemaphore_commit(_ handle: OpaquePointer!, _ metadata: UnsafePoint
 // MARK: Images
 
 @c @implementation
-public func shmemaphore_send_image_file(_ handle: OpaquePointer!, _ path: UnsafePointer<CChar>!) -> Int32 {
+public func shmemaphore_send_image_file(
+    _ handle: OpaquePointer!, _ path: UnsafePointer<CChar>!, _ sent: UnsafeMutablePointer<shmemaphore_metadata>!
+) -> Int32 {
     status { () throws(ShmemaphoreError) in
         let core = try channel(handle)
-        try core.sendImageFile(atPath: string(path, limit: Int(PATH_MAX), what: "the path"))
+        let metadata = try core.sendImageFile(atCPath: cPath(path))
+        sent?.pointee = metadata.c
     }
 }
 
@@ -161,10 +164,10 @@ public func shmemaphore_send_image_file(_ handle: OpaquePointer!, _ path: Unsafe
 public func shmemaphore_save_image(_ response: UnsafePointer<shmemaphore_response>!, _ path: UnsafePointer<CChar>!) -> Int32 {
     status { () throws(ShmemaphoreError) in
         guard let response else { throw .invalidArgument("response is NULL") }
-        let path = try string(path, limit: Int(PATH_MAX), what: "the path")
+        let path = try cPath(path)
         let metadata = ResponseMetadata(response.pointee.metadata)
         guard response.pointee.kind == UInt32(SHMEMAPHORE_PAYLOAD_IMAGE) else { throw .notImage }
         let pixels = try buffer(UnsafeRawPointer(response.pointee.data), metadata.bytes, what: "response data")
-        try ImageCodec.save(metadata, pixels: pixels, to: path)
+        try ImageCodec.save(metadata, pixels: pixels, toCPath: path)
     }
 }

@@ -28,15 +28,15 @@ func makeHandle(_ core: ChannelCore) -> OpaquePointer {
     OpaquePointer(Unmanaged.passRetained(core).toOpaque())
 }
 
-/// A NUL-terminated C string of at most `limit` bytes, as validated UTF-8.
-/// The length is measured with strnlen so a huge or unterminated-looking
-/// argument is refused without scanning all of it.
-func string(_ pointer: UnsafePointer<CChar>?, limit: Int, what: String) throws(ShmemaphoreError) -> String {
-    guard let pointer else { throw .invalidArgument("\(what) is NULL") }
-    let length = strnlen(pointer, limit + 1)
-    guard length <= limit else { throw .invalidArgument("\(what) is longer than \(limit) bytes") }
-    guard let text = String(validatingCString: pointer) else { throw .invalidArgument("\(what) is not valid UTF-8") }
-    return text
+/// A file path argument: any bytes (POSIX paths need not be UTF-8), not NULL,
+/// at most PATH_MAX bytes (measured with strnlen, so an unterminated-looking
+/// argument is refused without scanning all of it).
+func cPath(_ pointer: UnsafePointer<CChar>?) throws(ShmemaphoreError) -> UnsafePointer<CChar> {
+    guard let pointer else { throw .invalidArgument("the path is NULL") }
+    guard strnlen(pointer, Int(PATH_MAX)) < Int(PATH_MAX) else {
+        throw .invalidArgument("the path is longer than \(PATH_MAX) bytes")
+    }
+    return pointer
 }
 
 /// The channel name argument: invalid names get SHMEMAPHORE_E_INVALID_NAME.

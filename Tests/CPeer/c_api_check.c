@@ -836,7 +836,7 @@ static void test_null_channel(void) {
     expect_code(shmemaphore_send_error(NULL, 0, "x"), SHMEMAPHORE_E_INVALID_ARGUMENT, "send_error(NULL channel)");
     expect_code(shmemaphore_reserve(NULL, 1, &buf), SHMEMAPHORE_E_INVALID_ARGUMENT, "reserve(NULL channel)");
     expect_code(shmemaphore_commit(NULL, &m), SHMEMAPHORE_E_INVALID_ARGUMENT, "commit(NULL channel)");
-    expect_code(shmemaphore_send_image_file(NULL, "/nonexistent.png"), SHMEMAPHORE_E_INVALID_ARGUMENT,
+    expect_code(shmemaphore_send_image_file(NULL, "/nonexistent.png", NULL), SHMEMAPHORE_E_INVALID_ARGUMENT,
                 "send_image_file(NULL channel)");
 }
 
@@ -1117,7 +1117,8 @@ static void round_trip_file(struct pair *p, const char *path, const shmemaphore_
     int rc;
     if (!deliver(p, "file", 4))
         return;
-    rc = shmemaphore_send_image_file(p->client, path);
+    shmemaphore_metadata sent = {0, 0, 0, 0};
+    rc = shmemaphore_send_image_file(p->client, path, &sent);
     if (!expect_code(rc, SHMEMAPHORE_OK, fmt("send_image_file %s", what))) {
         shmemaphore_send_error(p->client, 0, "failed");
         shmemaphore_receive_response(p->server, 1000, &r);
@@ -1126,6 +1127,8 @@ static void round_trip_file(struct pair *p, const char *path, const shmemaphore_
     rc = shmemaphore_receive_response(p->server, 1000, &r);
     if (!expect_code(rc, SHMEMAPHORE_OK, fmt("server receives the decoded %s", what)))
         return;
+    check(memcmp(&sent, &r.metadata, sizeof sent) == 0, fmt("send_image_file reports what it sent for %s", what),
+          NULL);
     check(r.kind == SHMEMAPHORE_PAYLOAD_IMAGE && r.metadata.width == m->width && r.metadata.height == m->height &&
               r.metadata.channels == m->channels && r.metadata.bytes == m->bytes,
           fmt("decoded %s has the saved shape", what), "kind %u, {%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "}",
@@ -1156,13 +1159,13 @@ static void test_images(void) {
         f = fopen(tmp("empty.png"), "w");
         if (f)
             fclose(f);
-        expect_code(shmemaphore_send_image_file(p.client, tmp("does-not-exist.png")), -ENOENT,
+        expect_code(shmemaphore_send_image_file(p.client, tmp("does-not-exist.png"), NULL), -ENOENT,
                     "send_image_file nonexistent path");
-        expect_code(shmemaphore_send_image_file(p.client, tmp("text.png")), SHMEMAPHORE_E_IMAGE_DECODE,
+        expect_code(shmemaphore_send_image_file(p.client, tmp("text.png"), NULL), SHMEMAPHORE_E_IMAGE_DECODE,
                     "send_image_file of a text file");
-        expect_code(shmemaphore_send_image_file(p.client, tmp("empty.png")), SHMEMAPHORE_E_IMAGE_DECODE,
+        expect_code(shmemaphore_send_image_file(p.client, tmp("empty.png"), NULL), SHMEMAPHORE_E_IMAGE_DECODE,
                     "send_image_file of an empty file");
-        expect_code(shmemaphore_send_image_file(p.client, NULL), SHMEMAPHORE_E_INVALID_ARGUMENT,
+        expect_code(shmemaphore_send_image_file(p.client, NULL, NULL), SHMEMAPHORE_E_INVALID_ARGUMENT,
                     "send_image_file NULL path");
         expect_code(shmemaphore_send_error(p.client, SHMEMAPHORE_PEER_ERROR_NOT_FOUND, "no image"), SHMEMAPHORE_OK,
                     "send_error after failed send_image_file calls");
@@ -1256,12 +1259,21 @@ static void test_images(void) {
     round_trip_file(&p, tmp("grey.png"), &m_grey, grey, 1, "3x2x1 PNG");
 
     /* send_image_file is a client call that needs a held request. */
-    expect_code(shmemaphore_send_image_file(p.client, tmp("rgb.png")), SHMEMAPHORE_E_WRONG_STATE,
+    expect_code(shmemaphore_send_image_file(p.client, tmp("rgb.png"), NULL), SHMEMAPHORE_E_WRONG_STATE,
                 "client send_image_file with no request held");
-    expect_code(shmemaphore_send_image_file(p.server, tmp("rgb.png")), SHMEMAPHORE_E_WRONG_ROLE,
+    expect_code(shmemaphore_send_image_file(p.server, tmp("rgb.png"), NULL), SHMEMAPHORE_E_WRONG_ROLE,
                 "server send_image_file");
-    rc = shmemaphore_send_image_file(p.server, tmp("does-not-exist.png"));
-    printf("# server send_image_file of a missing file -> %d (%s)\n", rc, code_name(rc));
+    expect_code(shmemaphore_send_image_file(p.server, tmp("does-not-exist.png"), NULL), SHMEMAPHORE_E_WRONG_ROLE,
+                "server send_image_file of a missing file: the role is checked before the file");
+
+    /* POSIX paths are bytes: a file name that is not UTF-8 works. */
+    {
+        const char *latin1 = tmp("caf\xe9.png");
+        if (expect_code(serve_image(&p, &m_rgb, rgb, &r), SHMEMAPHORE_OK, "setup: an image to save")) {
+            expect_code(shmemaphore_save_image(&r, latin1), SHMEMAPHORE_OK, "save_image to a non-UTF-8 path");
+            round_trip_file(&p, latin1, &m_rgb, rgb, 1, "PNG at a non-UTF-8 path");
+        }
+    }
     exchange(&p, "channel usable after the image checks");
     close_pair(&p);
 }

@@ -231,3 +231,49 @@ struct Pair {
         #expect(names.flatMap(TestSupport.existingObjects) == [])
     }
 }
+
+@Suite struct ClosedChannelTests {
+    @Test func callsAfterCloseAreRefused() throws {
+        try TestSupport.withChannel { name in
+            let pair = try Pair(name)
+            pair.server.close()
+            pair.server.close()  // idempotent
+            TestSupport.expectCode(ErrorCode.wrongState) { try pair.server.send(request: "late") }
+            TestSupport.expectCode(ErrorCode.peerGone) { _ = try pair.client.receiveRequest(timeout: .seconds(2)) }
+        }
+    }
+}
+
+@Suite struct RestartTests {
+    /// A client blocked in receiveRequest while its server is replaced by one
+    /// with new semaphores must wait on the new ones (regression: it kept
+    /// waiting on the unlinked semaphore and missed every request).
+    @Test func waitingClientSwitchesToTheNewServersSemaphores() throws {
+        try TestSupport.withChannel { name in
+            let channel = try ChannelName(name)
+            let first = try ShmemaphoreServer(channel: name)
+            let client = UncheckedSendable(value: try ShmemaphoreClient(channel: name))
+            let received = Mutex<(request: [UInt8], seconds: Double)?>(nil)
+            let thread = Thread {
+                let start = ContinuousClock.now
+                let request = (try? client.value.receiveRequest(timeout: .seconds(10))).map { Array($0) } ?? []
+                let elapsed = ContinuousClock.now - start
+                received.withLock { $0 = (request, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) }
+            }
+            thread.start()
+            usleep(100_000)
+            // The first server vanishes without closing, and its semaphores
+            // are gone too: the next server creates new ones.
+            sem_unlink(channel.requestSemaphore)
+            sem_unlink(channel.responseSemaphore)
+            let second = try ShmemaphoreServer(channel: name)
+            defer { second.close() }
+            try second.send(request: "after restart")
+            while received.withLock({ $0 }) == nil { usleep(1000) }
+            let result = received.withLock { $0 }!
+            #expect(result.request == Array("after restart".utf8))
+            #expect(result.seconds < 5)
+            withExtendedLifetime(first) {}
+        }
+    }
+}

@@ -105,3 +105,9 @@ final class Mutex<Value>: @unchecked Sendable {
         return body(&value)
     }
 }
+
+/// Hands a non-Sendable value to one other thread that is the only one to
+/// use it meanwhile (channels are used by one thread at a time).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+}

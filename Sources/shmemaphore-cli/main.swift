@@ -1,0 +1,2 @@
+// Placeholder: the tool is being written.
+print("shmemaphore")
