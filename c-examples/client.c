@@ -16,9 +16,16 @@
  *   server --out /tmp/out --count 10
  *
  * A request "dog" is answered with the first regular file among DIR/dog,
- * DIR/dog.png, DIR/dog.jpg, ... (see EXTENSIONS below).  Requests that could
- * name a file outside DIR (containing '/', starting with '.', ...) are
- * refused.  Output: one line per request, "NAME -> PATH" or "NAME -> not found".
+ * DIR/dog.png, DIR/dog.jpg, ... (see EXTENSIONS below), decoded.  The error
+ * responses follow docs/CONFORMANCE.md:
+ *   code 1 (not found)    no such file: message "no such image: NAME"
+ *   code 2 (bad request)  the request cannot be a file name: empty, longer
+ *                         than 255 bytes, containing '/' or NUL, or starting
+ *                         with '.' (so it can never reach outside DIR)
+ *   code 0 (unspecified)  the file was found but could not be decoded
+ *                         (or DIR/NAME does not fit in PATH_MAX)
+ * Output: one human-readable line per request, "NAME -> PATH WxHxC",
+ * "NAME -> not found", "NAME -> refused (WHY)", ...
  *
  * Exit status: 0 the server closed the channel, N requests were served, or
  * SIGINT/SIGTERM; 1 an error (or --timeout passed without a request);
@@ -188,9 +195,34 @@ static int find_image(const char *dir, const char *name, char path[PATH_MAX])
     return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at the start of the C string s
+ * (1 to 4 bytes), or 0 if it does not start with one.  The ranges allowed
+ * for the second byte rule out overlong forms, surrogates and code points
+ * above U+10FFFF.  Stops at the NUL, so it never reads past the string. */
+static size_t utf8_sequence(const unsigned char *s)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (n == 0)
+        return 0;
+    unsigned low = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+    unsigned high = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    if (s[1] < low || s[1] > high)
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
 /* Answer the held request with an error response whose message is built
  * like printf's.  The library copies the message (a C string) and sends it
- * without the NUL.  Returns the status of shmemaphore_send_error. */
+ * without the NUL.  The protocol wants the message in UTF-8, but it may
+ * quote a request or a path, which are any bytes (and vsnprintf may cut a
+ * character in two): every byte that is not part of valid UTF-8 becomes '?'.
+ * Returns the status of shmemaphore_send_error. */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 3, 4)))
 #endif
@@ -201,6 +233,14 @@ static int answer_error(shmemaphore_channel *ch, uint64_t code, const char *form
     va_start(args, format);
     vsnprintf(message, sizeof message, format, args); /* truncating is fine */
     va_end(args);
+    for (size_t k = 0; message[k] != '\0';) {
+        size_t n = utf8_sequence((const unsigned char *)message + k);
+        if (n == 0) {
+            message[k] = '?';
+            n = 1;
+        }
+        k += n;
+    }
     return shmemaphore_send_error(ch, code, message);
 }
 
@@ -356,9 +396,11 @@ int main(int argc, char **argv)
                 printf("(%llu-byte request)", (unsigned long long)length);
             printf(" -> refused (%s)\n", refusal);
         } else if (found < 0) {
-            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_BAD_REQUEST, "path too long: %s", name);
+            /* The name is fine, but DIR/name does not fit in PATH_MAX: our
+             * limitation, not a bad request, so "unspecified". */
+            rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_UNSPECIFIED, "path too long: %s", name);
             print_name(stdout, name);
-            printf(" -> refused (path too long)\n");
+            printf(" -> error (path too long)\n");
         } else if (found == 0) {
             rc = answer_error(ch, SHMEMAPHORE_PEER_ERROR_NOT_FOUND, "no such image: %s", name);
             print_name(stdout, name);

@@ -1,6 +1,6 @@
 /*
  * server.c - the shmemaphore "server" example: asks a client for images by
- * name and saves what comes back.
+ * name and reports (and optionally saves) what comes back.
  *
  * In shmemaphore terms the server is the requester and owns the channel: it
  * creates the shared-memory objects, sends requests (here: image names) and
@@ -8,17 +8,29 @@
  * any other shmemaphore client on the same host.
  *
  * Usage
- *   server [--channel NAME] [--names a,b,c] [--count N] [--out DIR]
- *          [--format png|jpg|bmp|tga] [--timeout SECONDS] [--seed S] [--help]
+ *   server [--channel NAME] [--names a,b,c | --requests FILE] [--count N]
+ *          [--out DIR] [--format png|jpg|bmp|tga] [--timeout SECONDS]
+ *          [--seed S] [--help]
  *
  *   client --dir img &                  # serve img/apple.png, img/dog.jpg, ...
  *   server --out /tmp/out --count 10    # 10 random requests, saved to /tmp/out
+ *   server --requests list.txt --count 1000   # the lines of list.txt, cycling
  *
- * Output: one line per exchange,
- *   NAME  BYTES  WxHxC  MS ms  PATH
- * where MS is the round trip (request sent to response received) on the
- * monotonic clock.  Exit status: 0 all exchanges done, 1 an exchange failed
- * (or interrupted), 2 usage error, 3 the channel could not be opened.
+ * Output: one machine-readable line per exchange, as docs/CONFORMANCE.md
+ * defines it:
+ *   INDEX REQUEST-LENGTH image W H C BYTES FNV1A64 MS [PATH]
+ *   INDEX REQUEST-LENGTH bytes BYTES FNV1A64 MS [PATH]
+ *   INDEX REQUEST-LENGTH error CODE MS
+ * INDEX counts from 1; FNV1A64 is the 64-bit FNV-1a hash of the payload as
+ * 16 hex digits; MS is the round trip (request sent to response received)
+ * on the monotonic clock; PATH is the saved file, with --out only.
+ * An error response is a valid answer: it gets its line, its message goes
+ * to standard error, and the run goes on.
+ *
+ * Exit status: 0 all exchanges done (error responses included), 1 an
+ * exchange failed (timeout, protocol or system error, a file that could not
+ * be written) or the run was interrupted, 2 usage error, 3 the channel could
+ * not be opened.
  *
  * Build against a build tree:
  *   cc -std=c11 -Wall -Wextra -pedantic -Iinclude c-examples/server.c \
@@ -28,7 +40,7 @@
  *      $(pkg-config --cflags --libs shmemaphore) -o server
  */
 
-/* clock_gettime, sigaction and friends are POSIX, not ISO C. */
+/* clock_gettime, sigaction, getline and friends are POSIX, not ISO C. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -41,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,7 +65,7 @@
 
 enum {
     EXIT_OK = 0,
-    EXIT_EXCHANGE = 1, /* timeout, error response, protocol error, I/O */
+    EXIT_EXCHANGE = 1, /* timeout, protocol error, I/O, interrupted */
     EXIT_USAGE = 2,
     EXIT_OPEN = 3
 };
@@ -60,6 +73,10 @@ enum {
 /* The client turns a request into a file name, and file names are at most
  * 255 bytes on common file systems. */
 #define NAME_MAX_BYTES 255
+
+/* With --requests, a request is used in an --out file name only if it is at
+ * most this long and made of safe characters (see file_stem). */
+#define STEM_MAX_BYTES 64
 
 /* Longest wait inside one library call.  The library retries EINTR itself,
  * so a signal does not cut a wait short; waiting in short slices is what
@@ -69,6 +86,15 @@ enum {
 /* At most this many bytes of a peer's error message are printed: the message
  * comes from another process and may be arbitrarily long. */
 #define MESSAGE_CAP 200
+
+/* One request to send.  It is kept with its length rather than as a C
+ * string: a line of a request file may contain NUL bytes, and the wire
+ * carries a length, not a terminator.  `bytes` is NUL-terminated anyway
+ * (one extra byte), which makes it easy to use in file names. */
+struct request {
+    char *bytes;
+    size_t length;
+};
 
 /* Set by the signal handler, read by the main loop.  Only a volatile
  * sig_atomic_t may be written from a handler portably. */
@@ -85,9 +111,22 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The 64-bit FNV-1a hash of `length` bytes: a cheap fingerprint of a
+ * payload, which lets a test compare what arrived with what was sent. */
+static uint64_t fnv1a64(const uint8_t *data, uint64_t length)
+{
+    uint64_t hash = UINT64_C(0xcbf29ce484222325); /* offset basis */
+    for (uint64_t k = 0; k < length; k++) {
+        hash ^= data[k];
+        hash *= UINT64_C(0x100000001b3); /* FNV prime */
+    }
+    return hash;
+}
+
 /* Print `length` bytes that another process sent us, at most MESSAGE_CAP of
- * them, with control characters replaced so they cannot mess up a terminal.
- * The bytes are not NUL-terminated, so never use plain %s on them. */
+ * them, with control characters replaced so they cannot mess up a terminal
+ * (or split our one-line message).  The bytes are not NUL-terminated, so
+ * never use plain %s on them. */
 static void print_untrusted(FILE *out, const uint8_t *bytes, uint64_t length)
 {
     uint64_t shown = length < MESSAGE_CAP ? length : MESSAGE_CAP;
@@ -99,36 +138,36 @@ static void print_untrusted(FILE *out, const uint8_t *bytes, uint64_t length)
         fprintf(out, "... (%llu bytes)", (unsigned long long)length);
 }
 
-static const char *peer_error_name(uint64_t code)
-{
-    switch (code) {
-    case SHMEMAPHORE_PEER_ERROR_UNSPECIFIED: return "unspecified";
-    case SHMEMAPHORE_PEER_ERROR_NOT_FOUND: return "not found";
-    case SHMEMAPHORE_PEER_ERROR_BAD_REQUEST: return "bad request";
-    default: return "application-defined";
-    }
-}
-
 static void usage(FILE *out)
 {
-    fputs("usage: server [--channel NAME] [--names a,b,c] [--count N] [--out DIR]\n"
-          "              [--format png|jpg|bmp|tga] [--timeout SECONDS] [--seed S]\n"
+    fputs("usage: server [--channel NAME] [--names a,b,c | --requests FILE] [--count N]\n"
+          "              [--out DIR] [--format png|jpg|bmp|tga] [--timeout SECONDS]\n"
+          "              [--seed S]\n"
           "\n"
-          "Requests N images, each a random name from the list, from the shmemaphore\n"
-          "client on channel NAME and saves each as DIR/<name>-<i>.<format>\n"
-          "(a raw-bytes response goes to DIR/<name>-<i>.bin).\n"
+          "Sends N requests to the shmemaphore client on channel NAME: random names\n"
+          "from the --names list, or the lines of FILE in order (cycling).  Prints one\n"
+          "line per exchange (see docs/CONFORMANCE.md):\n"
+          "  INDEX REQUEST-LENGTH image W H C BYTES FNV1A64 MS [PATH]\n"
+          "  INDEX REQUEST-LENGTH bytes BYTES FNV1A64 MS [PATH]\n"
+          "  INDEX REQUEST-LENGTH error CODE MS\n"
+          "With --out, saves each image as DIR/<name>-<i>.<format> (a raw-bytes\n"
+          "response as DIR/<name>-<i>.bin).\n"
           "\n"
           "  --channel NAME     channel name (default ibis)\n"
-          "  --names a,b,c      names to request (default apple,ball,car,dog)\n"
+          "  --names a,b,c      names to request at random (default apple,ball,car,dog)\n"
+          "  --requests FILE    send the lines of FILE instead, in order; an empty line\n"
+          "                     is an empty request; lines are sent as they are\n"
           "  --count N          number of requests, > 0 (default 10)\n"
-          "  --out DIR          existing directory for the images (default .)\n"
+          "  --out DIR          save the responses in this existing directory\n"
+          "                     (default: save nothing)\n"
           "  --format F         png, jpg, bmp or tga (default png)\n"
           "  --timeout SECONDS  how long to wait for each response (default 10)\n"
           "  --seed S           seed for the random choice of names (default: time)\n"
           "  --help             show this help\n"
           "\n"
-          "Exit status: 0 all exchanges done, 1 an exchange failed or was\n"
-          "interrupted, 2 usage error, 3 the channel could not be opened.\n",
+          "Exit status: 0 all exchanges done (error responses included), 1 an\n"
+          "exchange failed or was interrupted, 2 usage error, 3 the channel could\n"
+          "not be opened.\n",
           out);
 }
 
@@ -158,47 +197,142 @@ static int parse_seconds(const char *text, int64_t *out_ms)
     return 0;
 }
 
-/* Split "a,b,c" in place into an array of pointers.  Returns the number of
- * names, or -1 after printing why the list is unusable. */
-static long split_names(char *list, char ***out)
+/* Append a copy of `length` bytes to the growing array *list (*count used,
+ * *capacity allocated).  Returns 0, or -1 when out of memory. */
+static int add_request(struct request **list, long *count, long *capacity, const char *bytes, size_t length)
 {
-    long n = 1;
-    for (const char *p = list; *p; p++)
-        if (*p == ',')
-            n++;
-    char **names = malloc((size_t)n * sizeof *names);
-    if (!names) {
-        fputs("server: out of memory\n", stderr);
-        return -1;
+    if (*count == *capacity) {
+        long grown = *capacity ? *capacity * 2 : 16;
+        struct request *bigger = realloc(*list, (size_t)grown * sizeof **list);
+        if (!bigger)
+            return -1;
+        *list = bigger;
+        *capacity = grown;
     }
+    char *copy = malloc(length + 1); /* + 1: the NUL, and never malloc(0) */
+    if (!copy)
+        return -1;
+    memcpy(copy, bytes, length);
+    copy[length] = '\0';
+    (*list)[*count].bytes = copy;
+    (*list)[*count].length = length;
+    (*count)++;
+    return 0;
+}
+
+static void free_requests(struct request *list, long count)
+{
+    for (long i = 0; i < count; i++)
+        free(list[i].bytes);
+    free(list);
+}
+
+/* Split "a,b,c" in place into requests.  These names also become file
+ * names (here with --out, and in the client's directory), so they are
+ * checked.  Returns the number of names, or -1 after printing why the list
+ * is unusable. */
+static long split_names(char *list, struct request **out)
+{
+    struct request *names = NULL;
+    long count = 0, capacity = 0;
     char *name = list;
-    for (long i = 0; i < n; i++) {
+    for (;;) {
         char *comma = strchr(name, ',');
         if (comma)
             *comma = '\0';
         size_t len = strlen(name);
         if (len == 0) {
             fputs("server: --names: empty name in the list\n", stderr);
-            free(names);
-            return -1;
+            goto fail;
         }
         if (len > NAME_MAX_BYTES) {
-            fprintf(stderr, "server: --names: name %ld is %zu bytes long; at most %d\n",
-                    i + 1, len, NAME_MAX_BYTES);
-            free(names);
-            return -1;
+            fprintf(stderr, "server: --names: name %ld is %zu bytes long; at most %d\n", count + 1, len,
+                    NAME_MAX_BYTES);
+            goto fail;
         }
-        /* Names become file names in --out (and in the client's directory). */
         if (strchr(name, '/')) {
             fprintf(stderr, "server: --names: \"%s\" contains '/'\n", name);
-            free(names);
-            return -1;
+            goto fail;
         }
-        names[i] = name;
-        name = comma ? comma + 1 : name + len;
+        if (add_request(&names, &count, &capacity, name, len) != 0) {
+            fputs("server: out of memory\n", stderr);
+            goto fail;
+        }
+        if (!comma)
+            break;
+        name = comma + 1;
     }
     *out = names;
-    return n;
+    return count;
+fail:
+    free_requests(names, count);
+    return -1;
+}
+
+/* Read the request file: one request per line, in order.  Only the final
+ * "\n" of a line is removed, so an empty line is an empty request and a
+ * "\r" or spaces stay part of it; nothing is checked, since testing how a
+ * client copes with odd requests is the point of such a file.  getline
+ * handles lines of any length (and NUL bytes inside them: we keep its
+ * length instead of calling strlen).  Returns the number of lines, or -1
+ * after printing why the file is unusable (including "no lines at all"). */
+static long read_requests(const char *path, struct request **out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "server: --requests: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    struct request *list = NULL;
+    long count = 0, capacity = 0;
+    char *line = NULL;     /* getline's buffer, grown as needed */
+    size_t line_size = 0;
+    ssize_t len;
+    while ((len = getline(&line, &line_size, f)) != -1) {
+        if (len > 0 && line[len - 1] == '\n')
+            len--;
+        if (add_request(&list, &count, &capacity, line, (size_t)len) != 0) {
+            fputs("server: out of memory\n", stderr);
+            goto fail;
+        }
+    }
+    /* getline returns -1 both at the end of the file and on an error. */
+    if (ferror(f) || !feof(f)) {
+        fprintf(stderr, "server: --requests: cannot read %s: %s\n", path, strerror(errno));
+        goto fail;
+    }
+    if (count == 0) {
+        fprintf(stderr, "server: --requests: %s holds no lines\n", path);
+        goto fail;
+    }
+    free(line);
+    fclose(f);
+    *out = list;
+    return count;
+fail:
+    free(line);
+    fclose(f);
+    free_requests(list, count);
+    return -1;
+}
+
+/* The part of an --out file name that comes from a request of a request
+ * file.  Such a request may be anything (empty, 64 KiB long, "../x", control
+ * bytes), so it is used only when it is 1 to STEM_MAX_BYTES characters from
+ * [A-Za-z0-9._-]; otherwise the file is named after "request".  (Names from
+ * --names were checked when the list was read and are used as they are.) */
+static const char *file_stem(const struct request *r)
+{
+    if (r->length == 0 || r->length > STEM_MAX_BYTES)
+        return "request";
+    for (size_t k = 0; k < r->length; k++) {
+        char c = r->bytes[k];
+        int safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                   c == '_' || c == '-';
+        if (!safe)
+            return "request";
+    }
+    return r->bytes; /* NUL-terminated: see struct request */
 }
 
 /* Write a raw-bytes response with plain stdio. */
@@ -218,9 +352,10 @@ int main(int argc, char **argv)
 {
     const char *channel_name = "ibis";
     char default_names[] = "apple,ball,car,dog";
-    char *names_arg = default_names;
+    char *names_arg = NULL;
+    const char *requests_path = NULL;
     long count = 10;
-    const char *out_dir = ".";
+    const char *out_dir = NULL; /* NULL: save nothing */
     const char *format = "png";
     int64_t timeout_ms = 10000;
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -228,6 +363,7 @@ int main(int argc, char **argv)
     static const struct option long_options[] = {
         {"channel", required_argument, NULL, 'c'},
         {"names", required_argument, NULL, 'n'},
+        {"requests", required_argument, NULL, 'r'},
         {"count", required_argument, NULL, 'N'},
         {"out", required_argument, NULL, 'o'},
         {"format", required_argument, NULL, 'f'},
@@ -242,6 +378,7 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'c': channel_name = optarg; break;
         case 'n': names_arg = optarg; break;
+        case 'r': requests_path = optarg; break;
         case 'N':
             if (parse_long(optarg, &count) != 0 || count <= 0) {
                 fprintf(stderr, "server: --count: '%s' is not a whole number > 0\n", optarg);
@@ -279,25 +416,35 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    if (names_arg && requests_path) {
+        fputs("server: --names and --requests cannot be used together\n", stderr);
+        return EXIT_USAGE;
+    }
 
     /* Catch a missing directory now rather than after the first exchange. */
     struct stat st;
-    if (stat(out_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (out_dir && (stat(out_dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
         fprintf(stderr, "server: --out: %s is not a directory\n", out_dir);
         return EXIT_USAGE;
     }
 
-    char **names;
-    long name_count = split_names(names_arg, &names);
-    if (name_count < 0)
+    struct request *requests;
+    long request_count = requests_path ? read_requests(requests_path, &requests)
+                                       : split_names(names_arg ? names_arg : default_names, &requests);
+    if (request_count < 0)
         return EXIT_USAGE;
 
     /* Line-buffer stdout so each exchange shows up at once even in a pipe. */
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    /* Print the seed so a run can be repeated with --seed. */
-    fprintf(stderr, "server: channel \"%s\", %ld requests, seed %u\n", channel_name, count, seed);
-    srand(seed);
+    if (requests_path) {
+        fprintf(stderr, "server: channel \"%s\", %ld requests from the %ld lines of %s\n", channel_name, count,
+                request_count, requests_path);
+    } else {
+        /* Print the seed so a run can be repeated with --seed. */
+        fprintf(stderr, "server: channel \"%s\", %ld requests, seed %u\n", channel_name, count, seed);
+        srand(seed);
+    }
 
     /* Catch SIGINT/SIGTERM so that we still close the channel: closing is
      * what removes the four objects from /dev/shm.  No SA_RESTART: the
@@ -319,21 +466,23 @@ int main(int argc, char **argv)
     if (rc != SHMEMAPHORE_OK) {
         fprintf(stderr, "server: cannot open channel \"%s\": %s (%s)\n", channel_name,
                 shmemaphore_strerror(rc), shmemaphore_error_name(rc));
-        free(names);
+        free_requests(requests, request_count);
         return EXIT_OPEN;
     }
 
     int status = EXIT_OK;
     long i;
     for (i = 1; i <= count && !stop_signal; i++) {
-        /* rand() % n is slightly biased; irrelevant for picking test names. */
-        const char *name = names[rand() % name_count];
+        /* The request file in order, starting over at its end; or a random
+         * name (rand() % n is slightly biased; irrelevant here). */
+        const struct request *req = requests_path ? &requests[(i - 1) % request_count]
+                                                  : &requests[rand() % request_count];
         shmemaphore_response resp;
 
         double start = now_ms();
-        /* The request is the bare name, without its NUL: the wire carries a
-         * length, and that is what the original apps send. */
-        rc = shmemaphore_send_request(ch, name, strlen(name));
+        /* The request goes out as its bytes, without a NUL: the wire
+         * carries a length, and that is what the original apps send. */
+        rc = shmemaphore_send_request(ch, req->bytes, req->length);
         if (rc == SHMEMAPHORE_OK) {
             /* Wait for the answer in slices, checking for a signal between
              * them.  A timed-out receive leaves the request outstanding;
@@ -353,57 +502,70 @@ int main(int argc, char **argv)
             break; /* interrupted while waiting: reported below */
 
         if (rc == SHMEMAPHORE_E_TIMEOUT) {
-            fprintf(stderr, "server: %s: %s (no response within %.3g s; is a client running on channel \"%s\"?)\n",
-                    name, shmemaphore_strerror(rc), (double)timeout_ms / 1000.0, channel_name);
+            fprintf(stderr, "server: request %ld: %s (no response within %.3g s; is a client running on channel \"%s\"?)\n",
+                    i, shmemaphore_strerror(rc), (double)timeout_ms / 1000.0, channel_name);
             status = EXIT_EXCHANGE;
             break;
         }
         if (rc == SHMEMAPHORE_E_PEER_ERROR) {
-            /* The client could not serve the request and said why.  resp is
-             * filled: error_code and the message in data (not NUL-terminated). */
-            fprintf(stderr, "server: %s: %s: code %llu (%s), message \"", name, shmemaphore_strerror(rc),
-                    (unsigned long long)resp.error_code, peer_error_name(resp.error_code));
+            /* The client could not serve the request and said why: a valid
+             * answer, so report it and go on.  resp is filled: error_code,
+             * and the message in data (not NUL-terminated). */
+            printf("%ld %zu error %llu %.3f\n", i, req->length, (unsigned long long)resp.error_code, elapsed);
+            fprintf(stderr, "server: request %ld: peer error %llu: ", i, (unsigned long long)resp.error_code);
             print_untrusted(stderr, resp.data, resp.metadata.bytes);
-            fputs("\"\n", stderr);
-            status = EXIT_EXCHANGE;
-            break;
+            fputc('\n', stderr);
+            continue;
         }
         if (rc != SHMEMAPHORE_OK) {
             /* SHMEMAPHORE_E_PROTOCOL (a broken peer) or a system error. */
-            fprintf(stderr, "server: %s: %s (%s)\n", name, shmemaphore_strerror(rc), shmemaphore_error_name(rc));
+            fprintf(stderr, "server: request %ld: %s (%s)\n", i, shmemaphore_strerror(rc), shmemaphore_error_name(rc));
             status = EXIT_EXCHANGE;
             break;
         }
 
         /* resp.data points into shared memory and stays valid until our next
-         * call on the channel: save it before sending the next request. */
-        char path[PATH_MAX];
+         * call on the channel: use it (hash it, save it) before sending the
+         * next request. */
         int is_image = resp.kind == SHMEMAPHORE_PAYLOAD_IMAGE;
-        int len = snprintf(path, sizeof path, "%s/%s-%ld.%s", out_dir, name, i, is_image ? format : "bin");
-        if (len < 0 || (size_t)len >= sizeof path) {
-            fprintf(stderr, "server: %s: output path too long\n", name);
-            status = EXIT_EXCHANGE;
-            break;
-        }
-        if (is_image) {
-            rc = shmemaphore_save_image(&resp, path);
-            if (rc != SHMEMAPHORE_OK) {
-                fprintf(stderr, "server: %s: %s (%s) while saving %s\n", name, shmemaphore_strerror(rc),
-                        shmemaphore_error_name(rc), path);
+        uint64_t digest = fnv1a64(resp.data, resp.metadata.bytes);
+
+        char path[PATH_MAX] = "";
+        if (out_dir) {
+            const char *stem = requests_path ? file_stem(req) : req->bytes;
+            int len = snprintf(path, sizeof path, "%s/%s-%ld.%s", out_dir, stem, i, is_image ? format : "bin");
+            if (len < 0 || (size_t)len >= sizeof path) {
+                fprintf(stderr, "server: request %ld: output path too long\n", i);
                 status = EXIT_EXCHANGE;
                 break;
             }
-        } else {
-            /* SHMEMAPHORE_PAYLOAD_BYTES: an opaque payload, not an image. */
-            if (write_bytes(path, resp.data, resp.metadata.bytes) != 0) {
-                fprintf(stderr, "server: %s: cannot write %s: %s\n", name, path, strerror(errno));
+            if (is_image) {
+                rc = shmemaphore_save_image(&resp, path);
+                if (rc != SHMEMAPHORE_OK) {
+                    fprintf(stderr, "server: request %ld: %s (%s) while saving %s\n", i, shmemaphore_strerror(rc),
+                            shmemaphore_error_name(rc), path);
+                    status = EXIT_EXCHANGE;
+                    break;
+                }
+            } else if (write_bytes(path, resp.data, resp.metadata.bytes) != 0) {
+                /* SHMEMAPHORE_PAYLOAD_BYTES: an opaque payload, not an image. */
+                fprintf(stderr, "server: request %ld: cannot write %s: %s\n", i, path, strerror(errno));
                 status = EXIT_EXCHANGE;
                 break;
             }
         }
-        printf("%s  %llu  %llux%llux%llu  %.3f ms  %s\n", name, (unsigned long long)resp.metadata.bytes,
-               (unsigned long long)resp.metadata.width, (unsigned long long)resp.metadata.height,
-               (unsigned long long)resp.metadata.channels, elapsed, path);
+
+        if (is_image)
+            printf("%ld %zu image %llu %llu %llu %llu %016llx %.3f", i, req->length,
+                   (unsigned long long)resp.metadata.width, (unsigned long long)resp.metadata.height,
+                   (unsigned long long)resp.metadata.channels, (unsigned long long)resp.metadata.bytes,
+                   (unsigned long long)digest, elapsed);
+        else
+            printf("%ld %zu bytes %llu %016llx %.3f", i, req->length, (unsigned long long)resp.metadata.bytes,
+                   (unsigned long long)digest, elapsed);
+        if (path[0])
+            printf(" %s", path);
+        putchar('\n');
     }
 
     if (stop_signal && status == EXIT_OK && i <= count) {
@@ -415,6 +577,6 @@ int main(int argc, char **argv)
     /* Always close: it unlinks both segments and both semaphores, so
      * /dev/shm is left clean and a waiting client sees "peer gone". */
     shmemaphore_close(ch);
-    free(names);
+    free_requests(requests, request_count);
     return status;
 }

@@ -114,7 +114,10 @@ SHMEMAPHORE_API unsigned shmemaphore_protocol_version(void);
 /** The client answered with an error response; the response struct holds
  *  its code and message (see shmemaphore_response). */
 #define SHMEMAPHORE_E_PEER_ERROR (-1005)
-/** The peer closed the channel (the server unlinked its segments). */
+/** The peer is gone: the server closed the channel (unlinked its segments),
+ *  or the peer's process died (its liveness lock vanished).  A server that
+ *  gets this from shmemaphore_receive_response may send a new request for
+ *  the next client. */
 #define SHMEMAPHORE_E_PEER_GONE (-1006)
 /** The function belongs to the other role (for example a client called
  *  shmemaphore_send_request). */
@@ -144,6 +147,9 @@ SHMEMAPHORE_API unsigned shmemaphore_protocol_version(void);
 /** An existing object is owned by another user, or is writable by group or
  *  others beyond what the options allow. */
 #define SHMEMAPHORE_E_UNSAFE_PERMISSIONS (-1015)
+/** Another client is attached to the channel: a channel has one client
+ *  (detected through the client's liveness lock, docs/PROTOCOL.md). */
+#define SHMEMAPHORE_E_BUSY (-1016)
 
 /** Static, NUL-terminated English description of any status code (also of
  *  unknown ones).  Never NULL, never to be freed.  Thread-safe. */
@@ -253,6 +259,7 @@ SHMEMAPHORE_API int shmemaphore_server_open(const char *name,
  * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
  *          SHMEMAPHORE_E_INVALID_NAME, SHMEMAPHORE_E_TIMEOUT (no server came;
  *          semaphores this call created are removed again),
+ *          SHMEMAPHORE_E_BUSY (another client is attached),
  *          SHMEMAPHORE_E_UNSAFE_PERMISSIONS, or -errno.
  */
 SHMEMAPHORE_API int shmemaphore_client_open(const char *name,
@@ -344,6 +351,8 @@ SHMEMAPHORE_API int shmemaphore_send_request(shmemaphore_channel *channel,
  *          memory, valid until the next call on the channel.
  * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_TIMEOUT (the request stays
  *          outstanding: call again), SHMEMAPHORE_E_PEER_ERROR,
+ *          SHMEMAPHORE_E_PEER_GONE (the client died; the request is
+ *          withdrawn and a new one may be sent),
  *          SHMEMAPHORE_E_PROTOCOL, SHMEMAPHORE_E_WRONG_ROLE,
  *          SHMEMAPHORE_E_WRONG_STATE (no request outstanding),
  *          SHMEMAPHORE_E_INVALID_ARGUMENT, -errno.

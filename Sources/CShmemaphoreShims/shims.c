@@ -21,6 +21,18 @@ sem_t *shmemaphore_shim_sem_attach(const char *name) {
     return sem == SEM_FAILED ? NULL : sem;
 }
 
+int shmemaphore_shim_ofd_lock_byte(int fd, int64_t offset) {
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)offset, .l_len = 1};
+    return fcntl(fd, F_OFD_SETLK, &lock);
+}
+
+int shmemaphore_shim_ofd_byte_is_locked(int fd, int64_t offset) {
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)offset, .l_len = 1};
+    if (fcntl(fd, F_OFD_GETLK, &lock) == -1)
+        return -1;
+    return lock.l_type != F_UNLCK;
+}
+
 const char *shmemaphore_shim_errno_description(int error_number) {
     const char *text = strerrordesc_np(error_number);
     return text ? text : "Unknown system error";

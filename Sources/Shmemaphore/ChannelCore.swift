@@ -34,6 +34,9 @@ package final class ChannelCore {
     private var data: SharedSegment
     private(set) var state = State.idle
     private var isClosed = false
+    /// Whether the peer has been seen holding its liveness lock on HEAD.  Only
+    /// then does a missing lock mean a dead peer: original peers take none.
+    private var peerLockSeen = false
 
     /// How often a waiting client checks that the server is still there.
     static let livenessInterval: Int64 = 50_000_000
@@ -86,6 +89,8 @@ package final class ChannelCore {
             SharedSegment.unlink(name.headerSegment)
             SharedSegment.unlink(name.dataSegment)
             let header = try SharedSegment.create(name.headerSegment, mode: options.mode, size: Wire.initialHeaderSegmentSize)
+            // Held for the channel's life; the kernel drops it if this process dies.
+            _ = try header.lockByte(at: Wire.serverLivenessByte)
             let data: SharedSegment
             do {
                 data = try SharedSegment.create(name.dataSegment, mode: options.mode, size: Wire.initialDataSegmentSize)
@@ -112,9 +117,11 @@ package final class ChannelCore {
         while true {
             do {
                 let (header, data) = try attachSegments(name, options: options)
-                return ChannelCore(
+                let core = ChannelCore(
                     role: .client, name: name, options: options,
                     requestSemaphore: request, responseSemaphore: response, header: header, data: data)
+                try core.takeClientLivenessLock()
+                return core
             } catch .system(errno: ENOENT, _) where !deadline.hasPassed {
                 sleep(nanoseconds: attachPollInterval)
             } catch {
@@ -189,9 +196,13 @@ package final class ChannelCore {
         guard state == .awaitingResponse else {
             throw .wrongState("no request is outstanding: send one before receiving a response")
         }
-        guard try waitForToken(on: \.responseSemaphore, deadline: Deadline(timeout: timeout), whileWaiting: {}) else {
-            throw .timeout
+        // Until a client has been seen holding its lock, look once before
+        // waiting: a client that dies during the first slice is then noticed.
+        if !peerLockSeen { try checkClientAlive() }
+        let arrived = try waitForToken(on: \.responseSemaphore, deadline: Deadline(timeout: timeout)) {
+            () throws(ShmemaphoreError) in try self.checkClientAlive()
         }
+        guard arrived else { throw .timeout }
         // The token is consumed: whatever the peer wrote, this exchange is over.
         state = .idle
         var words = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
@@ -219,7 +230,9 @@ package final class ChannelCore {
         default: throw .wrongState("the current request is not answered yet")
         }
         let arrived = try waitForToken(on: \.requestSemaphore, deadline: Deadline(timeout: timeout)) {
-            () throws(ShmemaphoreError) in _ = try self.dataSizeFollowingServer()
+            () throws(ShmemaphoreError) in
+            _ = try self.dataSizeFollowingServer()
+            try self.checkServerAlive()
         }
         guard arrived else { throw .timeout }
         // From here on the server waits for an answer: even a malformed request
@@ -337,6 +350,42 @@ package final class ChannelCore {
         }
     }
 
+    // MARK: Liveness (docs/PROTOCOL.md, "Liveness")
+
+    /// Client: takes the client's lock on HEAD (refusing to be a second
+    /// client) and notes whether the server holds its own.
+    private func takeClientLivenessLock() throws(ShmemaphoreError) {
+        guard try header.lockByte(at: Wire.clientLivenessByte) else {
+            throw .busy("another client is attached to channel \(name)")
+        }
+        peerLockSeen = try header.isByteLocked(at: Wire.serverLivenessByte)
+    }
+
+    /// Server, between waits for a response: a client whose lock vanished has
+    /// died.  Its request is withdrawn (a token it never took is drained) so
+    /// that the next client starts clean.
+    private func checkClientAlive() throws(ShmemaphoreError) {
+        if try header.isByteLocked(at: Wire.clientLivenessByte) {
+            peerLockSeen = true
+        } else if peerLockSeen {
+            peerLockSeen = false
+            try requestSemaphore.drain()
+            state = .idle
+            throw .peerGone
+        }
+    }
+
+    /// Client, between waits for a request: a server whose lock vanished
+    /// while its segments stayed has crashed.
+    private func checkServerAlive() throws(ShmemaphoreError) {
+        if try header.isByteLocked(at: Wire.serverLivenessByte) {
+            peerLockSeen = true
+        } else if peerLockSeen {
+            state = .peerGone
+            throw .peerGone
+        }
+    }
+
     /// Client: DATA's real size, after following the server.  If the server
     /// replaced its segments (a restart) the channel is re-opened by name; if
     /// it removed them (it closed), the peer is gone.  A removed DATA segment
@@ -357,6 +406,7 @@ package final class ChannelCore {
                 let response = try NamedSemaphore.attach(name.responseSemaphore, options: options)
                 (self.header, self.data) = (header, data)
                 (requestSemaphore, responseSemaphore) = (request, response)
+                try takeClientLivenessLock()
                 return try data.currentSize()
             } catch .system(errno: ENOENT, _) {
                 // A closing server removes its semaphores last; a restarting one keeps them.

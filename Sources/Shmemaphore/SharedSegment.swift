@@ -1,3 +1,4 @@
+import CShmemaphoreShims
 import Glibc
 
 /// One open POSIX shared-memory segment.
@@ -107,6 +108,24 @@ final class SharedSegment {
         mapping = address
         mappedLength = length
         return address
+    }
+
+    /// Takes an OFD lock on the byte at `offset`, held until this descriptor
+    /// closes, so that the kernel releases it when the process dies.
+    /// Returns false when another open file description holds it.
+    func lockByte(at offset: Int) throws(ShmemaphoreError) -> Bool {
+        if shmemaphore_shim_ofd_lock_byte(descriptor, Int64(offset)) == 0 { return true }
+        let error = currentErrno
+        if error == EAGAIN || error == EACCES { return false }
+        throw .system(errno: error, operation: "lock byte \(offset) of \(name)")
+    }
+
+    /// Whether another open file description holds a lock on the byte at `offset`.
+    func isByteLocked(at offset: Int) throws(ShmemaphoreError) -> Bool {
+        let result = try syscall("test lock on byte \(offset) of \(name)") {
+            shmemaphore_shim_ofd_byte_is_locked(descriptor, Int64(offset))
+        }
+        return result == 1
     }
 
     /// Reads `count` bytes at `offset` with pread.  Returns how many were read

@@ -38,6 +38,8 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
     case tooLarge(String)
     /// An object is owned by another user or writable beyond what is allowed.
     case unsafePermissions(String)
+    /// Another client is attached to the channel (a channel has one client).
+    case busy(String)
 
     /// The stable status code that the C API returns for this error.
     public var code: Int32 {
@@ -58,6 +60,7 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
         case .notImage: return ErrorCode.notImage
         case .tooLarge: return ErrorCode.tooLarge
         case .unsafePermissions: return ErrorCode.unsafePermissions
+        case .busy: return ErrorCode.busy
         }
     }
 
@@ -72,7 +75,7 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
         case .invalidArgument(let detail), .invalidName(let detail), .protocolViolation(let detail),
             .wrongRole(let detail), .wrongState(let detail), .exists(let detail),
             .imageDecode(let detail), .imageEncode(let detail), .unsupportedFormat(let detail),
-            .tooLarge(let detail), .unsafePermissions(let detail):
+            .tooLarge(let detail), .unsafePermissions(let detail), .busy(let detail):
             return "\(summary): \(detail)"
         }
     }
@@ -98,6 +101,7 @@ public enum ErrorCode {
     public static let notImage: Int32 = -1013
     public static let tooLarge: Int32 = -1014
     public static let unsafePermissions: Int32 = -1015
+    public static let busy: Int32 = -1016
 
     /// Static name and description of each library code, in code order
     /// starting at -1001.  StaticString so the C layer can return pointers
@@ -118,6 +122,7 @@ public enum ErrorCode {
         ("SHMEMAPHORE_E_NOT_IMAGE", "the payload is not an image"),
         ("SHMEMAPHORE_E_TOO_LARGE", "size too large"),
         ("SHMEMAPHORE_E_UNSAFE_PERMISSIONS", "object has unsafe owner or permissions"),
+        ("SHMEMAPHORE_E_BUSY", "another client is attached to the channel"),
     ]
 
     private static func libraryEntry(_ code: Int32) -> (name: StaticString, description: StaticString)? {

@@ -15,6 +15,10 @@ public enum Wire {
     public static let initialDataSegmentSize = 4096
     /// The channels word that marks an error response.
     public static let errorChannels = UInt64.max
+    /// Byte of HEAD on which a live server holds an OFD lock (docs/PROTOCOL.md, "Liveness").
+    public static let serverLivenessByte = 0
+    /// Byte of HEAD on which a live client holds an OFD lock.
+    public static let clientLivenessByte = 1
 }
 
 /// The four words of a response header, exactly as on the wire.

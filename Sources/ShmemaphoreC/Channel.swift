@@ -10,11 +10,7 @@ public func shmemaphore_server_open(
     _ name: UnsafePointer<CChar>!, _ options: UnsafePointer<shmemaphore_options>!,
     _ out: UnsafeMutablePointer<OpaquePointer?>!
 ) -> Int32 {
-    status { () throws(ShmemaphoreError) in
-        guard let out else { throw .invalidArgument("out is NULL") }
-        let core = try ChannelCore.openServer(channelName(name), options: channelOptions(options))
-        out.pointee = makeHandle(core)
-    }
+    open(name, options, out, with: ChannelCore.openServer)
 }
 
 @c @implementation
@@ -22,10 +18,18 @@ public func shmemaphore_client_open(
     _ name: UnsafePointer<CChar>!, _ options: UnsafePointer<shmemaphore_options>!,
     _ out: UnsafeMutablePointer<OpaquePointer?>!
 ) -> Int32 {
+    open(name, options, out, with: ChannelCore.openClient)
+}
+
+/// The shared body of the two open functions: `opener` is the role's constructor.
+private func open(
+    _ name: UnsafePointer<CChar>?, _ options: UnsafePointer<shmemaphore_options>?,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?,
+    with opener: (ChannelName, ChannelOptions) throws(ShmemaphoreError) -> ChannelCore
+) -> Int32 {
     status { () throws(ShmemaphoreError) in
         guard let out else { throw .invalidArgument("out is NULL") }
-        let core = try ChannelCore.openClient(channelName(name), options: channelOptions(options))
-        out.pointee = makeHandle(core)
+        out.pointee = makeHandle(try opener(channelName(name), channelOptions(options)))
     }
 }
 

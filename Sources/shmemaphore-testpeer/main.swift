@@ -48,6 +48,8 @@ enum Step {
     case empty
     case name(String)
     case big(Int)
+    /// Not an exchange: the server sleeps, holding the channel open (tests kill it meanwhile).
+    case pause(milliseconds: UInt64)
 
     init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
@@ -60,6 +62,7 @@ enum Step {
         case ("empty", 1): self = .empty
         case ("name", _) where parts.count >= 2: self = .name(parts.dropFirst().joined(separator: ":"))
         case ("big", 2) where numbers.count == 1: self = .big(Int(numbers[0]))
+        case ("pause", 2) where numbers.count == 1: self = .pause(milliseconds: numbers[0])
         default: return nil
         }
     }
@@ -72,6 +75,7 @@ enum Step {
         case .empty: return []
         case .name(let text): return Array(text.utf8)
         case .big(let count): return [UInt8](repeating: UInt8(ascii: "x"), count: count)
+        case .pause: return []
         }
     }
 }
@@ -84,6 +88,11 @@ func runServer(channel: String, steps: [String]) -> Never {
     let server: ShmemaphoreServer
     do { server = try ShmemaphoreServer(channel: channel) } catch { fail("server: open: \(error)") }
     for (text, step) in parsed {
+        if case .pause(let milliseconds) = step {
+            say("server: pausing \(milliseconds) ms")
+            usleep(useconds_t(min(milliseconds * 1000, UInt64(UInt32.max))))
+            continue
+        }
         let request = step.request
         let outcome = request.withUnsafeBytes { bytes in
             Result { () throws(ShmemaphoreError) in try server.request(bytes, timeout: .seconds(30)) }
@@ -151,6 +160,11 @@ func runClient(channel: String, maximum: Int?) -> Never {
                 fill(payload, seed: numbers[1])
                 try client.send(bytes: UnsafeRawBufferPointer(payload))
                 say("client: served \(numbers[0]) bytes")
+            } else if words.first == "sleep", words.count == 2, numbers.count == 1 {
+                // Holds the request unanswered (tests kill the client meanwhile).
+                say("client: sleeping \(numbers[0]) ms before answering")
+                usleep(useconds_t(min(numbers[0] * 1000, UInt64(UInt32.max))))
+                try client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
             } else if words.first == "error", words.count == 2, numbers.count == 1 {
                 try client.sendError(code: numbers[0], message: "requested error \(numbers[0])")
                 say("client: served error \(numbers[0])")

@@ -263,6 +263,7 @@ static void test_status_codes(void) {
         "SHMEMAPHORE_E_WRONG_ROLE",       "SHMEMAPHORE_E_WRONG_STATE",       "SHMEMAPHORE_E_EXISTS",
         "SHMEMAPHORE_E_IMAGE_DECODE",     "SHMEMAPHORE_E_IMAGE_ENCODE",      "SHMEMAPHORE_E_UNSUPPORTED_FORMAT",
         "SHMEMAPHORE_E_NOT_IMAGE",        "SHMEMAPHORE_E_TOO_LARGE",         "SHMEMAPHORE_E_UNSAFE_PERMISSIONS",
+        "SHMEMAPHORE_E_BUSY",
     };
     /* The header's macros, in the same order, so a renumbering shows up. */
     static const int macros[] = {
@@ -271,8 +272,9 @@ static void test_status_codes(void) {
         SHMEMAPHORE_E_WRONG_ROLE,       SHMEMAPHORE_E_WRONG_STATE,        SHMEMAPHORE_E_EXISTS,
         SHMEMAPHORE_E_IMAGE_DECODE,     SHMEMAPHORE_E_IMAGE_ENCODE,       SHMEMAPHORE_E_UNSUPPORTED_FORMAT,
         SHMEMAPHORE_E_NOT_IMAGE,        SHMEMAPHORE_E_TOO_LARGE,          SHMEMAPHORE_E_UNSAFE_PERMISSIONS,
+        SHMEMAPHORE_E_BUSY,
     };
-    for (int i = 0; i < 15; i++) {
+    for (int i = 0; i < (int)(sizeof macros / sizeof macros[0]); i++) {
         int code = -1001 - i;
         const char *n = shmemaphore_error_name(code);
         const char *s = shmemaphore_strerror(code);
@@ -301,7 +303,7 @@ static void test_status_codes(void) {
     printf("# error_name(0) = \"%s\", strerror(0) = \"%s\"\n", n ? n : "(null)", s ? s : "(null)");
 
     /* Codes that mean nothing. */
-    static const int unknown[] = {12345, INT_MIN, INT_MAX, 1, ENOENT, -999, -1000, -1016, -5000};
+    static const int unknown[] = {12345, INT_MIN, INT_MAX, 1, ENOENT, -999, -1000, -1017, -5000};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         int code = unknown[i];
         n = shmemaphore_error_name(code);

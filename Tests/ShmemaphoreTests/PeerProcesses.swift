@@ -79,6 +79,16 @@ enum PeerProcesses {
             try handle.close()
         }
 
+        /// A peer still running when its test ends (a failed expectation threw)
+        /// is killed, so it cannot re-create objects after the test's cleanup.
+        deinit {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            try? FileManager.default.removeItem(at: log)
+        }
+
         /// Waits up to `timeout` seconds; a process still running then is killed
         /// (so a hang fails the test instead of stalling the suite).
         func wait(timeout: Double) -> Finished {

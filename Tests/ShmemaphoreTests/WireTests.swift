@@ -89,7 +89,7 @@ import Testing
             (-1006, "SHMEMAPHORE_E_PEER_GONE"), (-1007, "SHMEMAPHORE_E_WRONG_ROLE"), (-1008, "SHMEMAPHORE_E_WRONG_STATE"),
             (-1009, "SHMEMAPHORE_E_EXISTS"), (-1010, "SHMEMAPHORE_E_IMAGE_DECODE"), (-1011, "SHMEMAPHORE_E_IMAGE_ENCODE"),
             (-1012, "SHMEMAPHORE_E_UNSUPPORTED_FORMAT"), (-1013, "SHMEMAPHORE_E_NOT_IMAGE"), (-1014, "SHMEMAPHORE_E_TOO_LARGE"),
-            (-1015, "SHMEMAPHORE_E_UNSAFE_PERMISSIONS"),
+            (-1015, "SHMEMAPHORE_E_UNSAFE_PERMISSIONS"), (-1016, "SHMEMAPHORE_E_BUSY"),
         ]
         for (code, name) in expected {
             #expect(ErrorCode.name(of: code) == name)
@@ -103,7 +103,7 @@ import Testing
         #expect(ErrorCode.description(of: -28) == "No space left on device")
     }
 
-    @Test(arguments: [Int32(1), 12345, -1000, -1016, -99999, .min, .max])
+    @Test(arguments: [Int32(1), 12345, -1000, -1017, -99999, .min, .max])
     func unknownCodesStillDescribeThemselves(_ code: Int32) {
         #expect(ErrorCode.name(of: code) == "SHMEMAPHORE_E_UNKNOWN")
         #expect(ErrorCode.description(of: code) == "unknown status code")

@@ -21,6 +21,16 @@ sem_t *shmemaphore_shim_sem_create(const char *name, int exclusive, mode_t mode)
 /** sem_open without O_CREAT.  Returns NULL (with errno) on failure. */
 sem_t *shmemaphore_shim_sem_attach(const char *name);
 
+/** Takes an open-file-description (OFD) write lock on the single byte at
+ *  `offset` of `fd`, without waiting.  The kernel drops it when the last
+ *  descriptor of that open file description closes, i.e. when the process
+ *  dies.  Returns 0, or -1 with errno (EAGAIN/EACCES: someone holds it). */
+int shmemaphore_shim_ofd_lock_byte(int fd, int64_t offset);
+
+/** Whether some other open file description holds a lock on the byte at
+ *  `offset` of `fd`: 1 yes, 0 no, -1 error (errno set). */
+int shmemaphore_shim_ofd_byte_is_locked(int fd, int64_t offset);
+
 /** Static description of an errno value (strerrordesc_np); never NULL. */
 const char *shmemaphore_shim_errno_description(int error_number);
 

@@ -1,2 +1,0 @@
-// Placeholder: the tool is being written.
-print("shmemaphore")
