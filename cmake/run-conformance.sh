@@ -1,27 +1,28 @@
 #!/bin/sh
 # run-conformance.sh - one conformance pairing (docs/CONFORMANCE.md) as a test.
 #
-#   run-conformance.sh TOOL SERVER CLIENT COUNT
+#   run-conformance.sh TOOL SERVER:CLIENT [ARGUMENT...]
 #
-# Runs `TOOL conformance --pair SERVER:CLIENT --count COUNT` (SERVER and
-# CLIENT name built-in implementations: swift, c, raw) and passes when it
-# exits 0 AND its summary says "1 passed, 0 failed", so that a tool which
-# ignores the request (a placeholder, an unknown option swallowed) cannot
-# pass.  Exit status: 0 pass, 1 fail, 2 usage.
+# Runs `TOOL conformance --pair SERVER:CLIENT ARGUMENT...` (SERVER and CLIENT
+# name built-in implementations: swift, c, raw; the ARGUMENTs are further
+# options such as --count N) and passes when it exits 0 AND its summary says
+# "1 passed, 0 failed", so that a tool which does not run the pairing (a
+# placeholder, an option ignored) cannot pass.
+# Exit status: 0 pass, 1 fail, 2 usage.
 set -u
-if [ $# -ne 4 ]; then
+if [ $# -lt 2 ]; then
     sed -n '4p' "$0" | sed 's/^# *//' >&2
     exit 2
 fi
 tool=$1
-pair="$2:$3"
-count=$4
+pair=$2
+shift 2
 
 output=$(mktemp "${TMPDIR:-/tmp}/shmemaphore-conformance.XXXXXX") || exit 1
 trap 'rm -f "$output"' EXIT
 
-echo "$tool conformance --pair $pair --count $count"
-"$tool" conformance --pair "$pair" --count "$count" >"$output" 2>&1
+echo "$tool conformance --pair $pair $*"
+"$tool" conformance --pair "$pair" "$@" >"$output" 2>&1
 status=$?
 cat "$output"
 

@@ -3,9 +3,11 @@
 # missing first.  This is the command README.md gives and .ci/run calls.
 #
 #   1. Swift tests (swift test): unit, in-process, golden layout, hostile
-#      peers, permissions, and two-process C/Swift pairings.
+#      peers, permissions, liveness, and two-process C/Swift pairings.
 #   2. ABI checks of the release library (scripts/check-abi.sh).
-#   3. No channel object left in /dev/shm by any of the above.
+#   3. The CMake build and ctest: the C API check, C/Swift peer pairings,
+#      the 9-pairing conformance matrix, and install + pkg-config/find_package.
+#   4. No channel object left in /dev/shm by any of the above.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,23 +18,39 @@ failed=0
 record() { # record NAME STATUS
     if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "== $1: ok"; else failed=$((failed + 1)); echo "== $1: FAILED"; fi
 }
+# Runs a quiet build step; shows its log only when it fails.
+quietly() { # quietly LOG COMMAND...
+    local log=$1; shift
+    "$@" >"$log" 2>&1 || { tail -n 60 "$log"; return 1; }
+}
+channel_objects() { ls /dev/shm | grep -E '^(sem\.)?(SEM|SEG)_' | sort; }
 
-before=$(ls /dev/shm | grep -E '^(sem\.)?(SEM|SEG)_shmtest-' | sort)
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+before=$(channel_objects)
 
 echo "== swift test"
-log=$(mktemp)
-swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] ' && swift test 2>&1 | tee "$log" | grep -E '✘|passed after .* seconds\.$|failed after|Test run|error:'
-status=${PIPESTATUS[0]}
-[ "$status" -eq 0 ] && grep -q 'Test run with .* passed' "$log" || status=1
-record "swift test ($(grep -oE 'Test run with [0-9]+ tests' "$log" | grep -oE '[0-9]+' || echo 0) tests)" "$status"
-rm -f "$log"
+status=0
+quietly "$logs/build-tests" swift build --build-tests || status=1
+if [ "$status" -eq 0 ]; then
+    swift test >"$logs/swift-test" 2>&1 || status=1
+    grep -E '✘|Test run with|error:' "$logs/swift-test"
+    grep -q 'Test run with .* passed' "$logs/swift-test" || status=1
+fi
+record "swift test" "$status"
 
 echo "== ABI checks"
 scripts/check-abi.sh
 record "check-abi" $?
 
-after=$(ls /dev/shm | grep -E '^(sem\.)?(SEM|SEG)_shmtest-' | sort)
-leftover=$(comm -13 <(echo "$before") <(echo "$after"))
+echo "== CMake build and ctest"
+status=0
+quietly "$logs/cmake-configure" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release || status=1
+[ "$status" -eq 0 ] && { quietly "$logs/cmake-build" cmake --build build -j "$(nproc)" || status=1; }
+[ "$status" -eq 0 ] && { ctest --test-dir build --output-on-failure || status=1; }
+record "ctest" "$status"
+
+leftover=$(comm -13 <(echo "$before") <(channel_objects))
 if [ -n "$leftover" ]; then
     echo "left in /dev/shm (now removed):"; echo "$leftover"
     (cd /dev/shm && echo "$leftover" | xargs -r rm -f --)

@@ -205,6 +205,8 @@ package final class ChannelCore {
         guard arrived else { throw .timeout }
         // The token is consumed: whatever the peer wrote, this exchange is over.
         state = .idle
+        // A fast client may answer before any slice looked: look now, once.
+        if !peerLockSeen { try checkClientAlive() }
         var words = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         let read = try withUnsafeMutableBytes(of: &words) { buffer throws(ShmemaphoreError) in
             try header.read(into: buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)

@@ -37,10 +37,10 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible {
         self.dataSegment = "/SEG_\(sanitized)_DATA"
     }
 
-    /// Where glibc keeps a POSIX object on Linux: segments are /dev/shm/NAME,
-    /// semaphores /dev/shm/sem.NAME (both without the leading slash).
-    static func filesystemPath(ofSegment posixName: String) -> String { "/dev/shm" + posixName }
-    static func filesystemPath(ofSemaphore posixName: String) -> String { "/dev/shm/sem." + posixName.dropFirst() }
+    /// Where glibc keeps a POSIX segment on Linux: /dev/shm/NAME (NAME without its slash).
+    public static func filesystemPath(ofSegment posixName: String) -> String { "/dev/shm" + posixName }
+    /// Where glibc keeps a POSIX named semaphore on Linux: /dev/shm/sem.NAME.
+    public static func filesystemPath(ofSemaphore posixName: String) -> String { "/dev/shm/sem." + posixName.dropFirst() }
 
     /// The four objects' paths under /dev/shm, in the order semaphores then segments.
     public var filesystemPaths: [String] {

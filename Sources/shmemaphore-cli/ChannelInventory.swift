@@ -5,12 +5,8 @@ import Shmemaphore
 /// replaced by "_" (docs/PROTOCOL.md, "Object names").
 struct ChannelObjects: Hashable {
     /// The four objects, in the order the tool lists them.
-    enum Role: String, CaseIterable, Codable, Comparable {
+    enum Role: String, CaseIterable, Codable {
         case head, data, req, res
-
-        static func < (lhs: Role, rhs: Role) -> Bool {
-            allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-        }
 
         var isSemaphore: Bool { self == .req || self == .res }
     }
@@ -90,6 +86,11 @@ struct ChannelStatus: Codable {
     /// S, the channel name as it appears in the object names.
     var channel: String
     var state: State
+    /// Whether a libshmemaphore server holds its liveness lock on HEAD (byte 0,
+    /// docs/PROTOCOL.md "Liveness"); nil when HEAD is missing or unreadable.
+    var server: Bool?
+    /// Whether a libshmemaphore client holds its liveness lock (byte 1).
+    var client: Bool?
     /// Processes using any of the four objects.
     var pids: [Int32]
     var objects: [String: ObjectStatus]
@@ -124,9 +125,38 @@ enum ChannelInventory {
             statuses[role.rawValue] = inspect(objects, role, users: users)
         }
         let all = statuses.values
-        let alive = all.allSatisfy(\.present) && !(statuses[ChannelObjects.Role.data.rawValue]!.pids.isEmpty)
+        let locks = livenessLocks(onHeader: objects.path(.head))
+        // The lock also reveals servers whose /proc entries we may not read (other users).
+        let attached = !statuses[ChannelObjects.Role.data.rawValue]!.pids.isEmpty || locks.server == true
+        let alive = all.allSatisfy(\.present) && attached
         let pids = Set(all.flatMap(\.pids)).sorted()
-        return ChannelStatus(channel: objects.sanitizedName, state: alive ? .alive : .stale, pids: pids, objects: statuses)
+        return ChannelStatus(
+            channel: objects.sanitizedName, state: alive ? .alive : .stale, server: locks.server, client: locks.client,
+            pids: pids, objects: statuses)
+    }
+
+    /// F_OFD_GETLK from Linux's <fcntl.h> (the Glibc module does not export
+    /// the _GNU_SOURCE names); the same value on every architecture.
+    private static let getOpenFileDescriptionLock: Int32 = 36
+
+    /// Tests the liveness locks on bytes 0 (server) and 1 (client) of HEAD.
+    /// Opening the file read-only and testing takes no lock and, because the
+    /// locks belong to the peers' own open file descriptions, closing ours
+    /// releases nothing of theirs.
+    private static func livenessLocks(onHeader path: String) -> (server: Bool?, client: Bool?) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard descriptor >= 0 else { return (nil, nil) }
+        defer { close(descriptor) }
+        func isLocked(_ byte: Int) -> Bool? {
+            var lock = flock()
+            lock.l_type = Int16(F_WRLCK)
+            lock.l_whence = Int16(SEEK_SET)
+            lock.l_start = off_t(byte)
+            lock.l_len = 1
+            guard fcntl(descriptor, getOpenFileDescriptionLock, &lock) == 0 else { return nil }
+            return lock.l_type != Int16(F_UNLCK)
+        }
+        return (isLocked(0), isLocked(1))
     }
 
     private static func inspect(_ objects: ChannelObjects, _ role: ChannelObjects.Role, users: ObjectUsers) -> ObjectStatus {

@@ -33,8 +33,6 @@ final class ChildProcess {
 
     /// A short name for messages ("server", "client").
     let label: String
-    /// The program and its arguments, for messages and logs.
-    let commandLine: [String]
     private let process = Process()
     /// True once ``stop(grace:)`` had to signal the child.
     private(set) var wasStopped = false
@@ -47,7 +45,6 @@ final class ChildProcess {
         standardOutput: Destination, standardError: Destination
     ) throws {
         self.label = label
-        self.commandLine = [executable] + arguments
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
@@ -108,11 +105,6 @@ final class ChildProcess {
         kill(-pid, SIGKILL)
         process.waitUntilExit()
         return termination ?? .signaled(SIGKILL)
-    }
-
-    /// The command line as one shell-like string, for messages.
-    var commandDescription: String {
-        commandLine.map { ShellQuoting.quoteIfNeeded($0) }.joined(separator: " ")
     }
 }
 

@@ -31,7 +31,7 @@ struct ClientCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Folder of the images.", valueName: "DIR"))
     var dir = "img"
 
-    @Option(help: "Stop after N requests (default: serve until the server closes the channel).")
+    @Option(help: "Stop after N requests (default, or 0: serve until the server closes the channel).")
     var count: Int?
 
     @Option(help: ArgumentHelp("Give up after this long without a request (default: wait forever).", valueName: "SECONDS"))
@@ -154,16 +154,12 @@ struct ClientCommand: ParsableCommand {
         guard let path = findImage(named: name) else {
             return sendError(PeerErrorCode.notFound, "no such image: \(name)", via: client, report: "not found")
         }
-        var shape: String?
         do {
-            try ImageCodec.withDecodedFile(at: path) { metadata, pixels throws(ShmemaphoreError) in
-                shape = "\(metadata.width)x\(metadata.height)x\(metadata.channels)"
-                try client.send(metadata, payload: pixels)
-            }
-            return AnswerReport(text: "\(path) \(shape ?? "?")")
+            let sent = try client.sendImageFile(atPath: path)
+            return AnswerReport(text: "\(path) \(sent.width)x\(sent.height)x\(sent.channels)")
         } catch {
-            // Decoding failed (shape is nil), or sending did (e.g. ENOSPC while
-            // growing the data segment): the request still needs an answer.
+            // Nothing was sent: decoding failed, or sending did (e.g. ENOSPC
+            // while growing the data segment).  The request still needs an answer.
             return sendError(PeerErrorCode.unspecified, "\(error)", via: client, report: "\(path): \(error)")
         }
     }

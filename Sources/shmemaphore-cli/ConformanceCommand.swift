@@ -16,9 +16,10 @@ struct ConformanceCommand: ParsableCommand {
             --server-cmd and --client-cmd, templates run by /bin/sh -c in which \
             {channel}, {requests}, {count} and {dir} are replaced:
 
-              shmemaphore conformance \\
-                --server-cmd 'my-server --channel {channel} --requests {requests} --count {count}' \\
-                --client-cmd 'my-client --channel {channel} --dir {dir}'
+              shmemaphore conformance --name mine \\
+                --client-cmd 'cli --channel {channel} --dir {dir}' \\
+                --server-cmd 'srv --channel {channel} --requests {requests} \\
+                              --count {count}'
 
             It is paired with each built-in in both directions and with itself.
 
@@ -41,6 +42,11 @@ struct ConformanceCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Built-in implementations to use, comma-separated (default swift,c,raw; none with \"\").", valueName: "LIST"))
     var only: String?
+
+    @Option(help: ArgumentHelp(
+        "Run exactly one pairing, SERVER:CLIENT, of swift, c, raw (or --name); e.g. c:raw. Each ctest conformance test runs one.",
+        valueName: "SERVER:CLIENT"))
+    var pair: String?
 
     @Option(help: ArgumentHelp("Where the built-in programs are (default: the folder of this executable).", valueName: "DIR"))
     var binDir: String?
@@ -74,13 +80,33 @@ struct ConformanceCommand: ParsableCommand {
         if Self.builtInNames.contains(name) || name.isEmpty || name.contains(where: \.isWhitespace) {
             throw ValidationError("--name: \"\(name)\" must be one word, not swift, c or raw")
         }
+        if let pair {
+            guard let (server, client) = Self.split(pair: pair) else {
+                throw ValidationError("--pair: \"\(pair)\" is not SERVER:CLIENT")
+            }
+            let known = Self.builtInNames + (serverCmd == nil ? [] : [name])
+            for side in [server, client] where !known.contains(side) {
+                throw ValidationError("--pair: unknown implementation \"\(side)\"; known: \(known.joined(separator: ", "))")
+            }
+            if only != nil { throw ValidationError("--pair and --only exclude each other") }
+        }
         if selectedBuiltIns.isEmpty && serverCmd == nil {
             throw ValidationError("nothing to pair: --only selects no built-in implementation and no outside one is given")
         }
     }
 
-    /// The built-in implementations chosen with --only.
+    /// "server:client" split in two, or nil.
+    private static func split(pair: String) -> (String, String)? {
+        let sides = pair.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard sides.count == 2, !sides[0].isEmpty, !sides[1].isEmpty else { return nil }
+        return (sides[0], sides[1])
+    }
+
+    /// The built-in implementations chosen with --only (or named by --pair).
     private var selectedBuiltIns: [String] {
+        if let pair, let (server, client) = Self.split(pair: pair) {
+            return Self.builtInNames.filter { $0 == server || $0 == client }
+        }
         guard let only else { return Self.builtInNames }
         return only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
@@ -107,6 +133,9 @@ struct ConformanceCommand: ParsableCommand {
 
             var pairings: [(server: Implementation, client: Implementation)] = []
             for server in implementations { for client in implementations { pairings.append((server, client)) } }
+            if let pair, let (server, client) = Self.split(pair: pair) {
+                pairings = pairings.filter { $0.server.name == server && $0.client.name == client }
+            }
             Console.printLine(
                 "\(pairings.count) pairings of \(implementations.map(\.name).joined(separator: ", ")), "
                     + "\(count) exchanges each, \(requests.lines.count) requests cycled")

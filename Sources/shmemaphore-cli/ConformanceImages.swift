@@ -108,18 +108,4 @@ enum ConformanceImages {
                     + "the encoder or decoder is not lossless")
         }
     }
-
-    /// Reads a MANIFEST file back (for checks against a folder made earlier).
-    static func readManifest(at path: String) throws -> [ManifestEntry] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw CommandFailure(.failure, "cannot read \(path)")
-        }
-        return try text.split(separator: "\n").map { line in
-            let fields = line.split(separator: " ")
-            guard fields.count == 5, let width = UInt64(fields[1]), let height = UInt64(fields[2]),
-                let channels = UInt64(fields[3]), let digest = FNV1a64.parseHex(fields[4])
-            else { throw CommandFailure(.failure, "\(path): malformed line \"\(line)\"") }
-            return ManifestEntry(name: String(fields[0]), width: width, height: height, channels: channels, digest: digest)
-        }
-    }
 }

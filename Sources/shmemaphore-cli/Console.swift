@@ -35,9 +35,6 @@ enum Console {
             return true
         }
     }
-
-    /// True when standard output is a terminal (tables may then be aligned for people).
-    static var standardOutputIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 }
 
 /// Text that came from another process, made safe to print on one line.

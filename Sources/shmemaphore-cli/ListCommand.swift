@@ -14,12 +14,15 @@ struct ListCommand: ParsableCommand {
             inspect are not shown). Nothing is created or changed.
 
             State: "alive" when all four objects exist and some process has the data \
-            segment open; "stale" otherwise (leftovers of a crash, semaphores without \
-            segments, ...). Remove stale channels with `shmemaphore rm`.
+            segment open (or a server holds its liveness lock); "stale" otherwise \
+            (leftovers of a crash, semaphores without segments, ...). Remove stale \
+            channels with `shmemaphore rm`. PEERS: which libshmemaphore peers hold \
+            their liveness lock on HEAD (docs/PROTOCOL.md, "Liveness"; original apps \
+            take none).
 
             With --json: one JSON object per channel and line, with the keys channel, \
-            state, pids and objects (head, data, req, res: path, present, size, mode, \
-            uid, owner, value, pids).
+            state, server and client (liveness locks held), pids and objects (head, \
+            data, req, res: path, present, size, mode, uid, owner, value, pids).
 
             Exit status: 0 (also when there are no channels).
             """
@@ -42,12 +45,12 @@ struct ListCommand: ParsableCommand {
             Console.printLine("no shmemaphore channels in \(ChannelInventory.directory)")
             return
         }
-        var rows = [["CHANNEL", "STATE", "OBJECT", "SIZE", "MODE", "OWNER", "VALUE", "PIDS"]]
+        var rows = [["CHANNEL", "STATE", "PEERS", "OBJECT", "SIZE", "MODE", "OWNER", "VALUE", "PIDS"]]
         for channel in channels {
             for (position, role) in ChannelObjects.Role.allCases.enumerated() {
                 let object = channel.object(role)
                 let name = (object.path as NSString).lastPathComponent
-                let lead = position == 0 ? [channel.channel, channel.state.rawValue] : ["", ""]
+                let lead = position == 0 ? [channel.channel, channel.state.rawValue, Self.peers(channel)] : ["", "", ""]
                 guard object.present else {
                     rows.append(lead + [name, "missing", "", "", "", ""])
                     continue
@@ -60,7 +63,18 @@ struct ListCommand: ParsableCommand {
                     ])
             }
         }
-        for line in TextTable.render(rows, rightAligned: [3]) { Console.printLine(line) }
+        for line in TextTable.render(rows, rightAligned: [4]) { Console.printLine(line) }
+    }
+
+    /// "server+client", "server", "client", "none", or "?" when HEAD could not be tested.
+    private static func peers(_ channel: ChannelStatus) -> String {
+        guard let server = channel.server, let client = channel.client else { return "?" }
+        switch (server, client) {
+        case (true, true): return "server+client"
+        case (true, false): return "server"
+        case (false, true): return "client"
+        case (false, false): return "none"
+        }
     }
 }
 

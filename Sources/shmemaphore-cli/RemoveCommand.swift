@@ -83,7 +83,12 @@ struct RemoveCommand: ParsableCommand {
         }
         var report = "\(printableName): removed \(removed.joined(separator: ", "))"
         if !missing.isEmpty { report += " (not present: \(missing.joined(separator: ", ")))" }
-        if status.state == .alive { report += " - it was alive (--force)" }
+        if status.state == .alive {
+            report += " - it was alive (--force)"
+        } else if !status.pids.isEmpty {
+            // Stale by the rules, yet used: e.g. a client that created the semaphores and waits for its server.
+            report += " - note: pid \(status.pids.map(String.init).joined(separator: ", ")) still had some of them open"
+        }
         Console.printLine(report)
         return ok
     }

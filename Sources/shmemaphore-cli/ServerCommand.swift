@@ -160,6 +160,8 @@ struct ServerCommand: ParsableCommand {
                     line.outcome = .error(code: code)
                     peerMessage = message
                     break waiting
+                } catch .peerGone {
+                    throw CommandFailure(.failure, "request \(index): the client went away (its process ended) without answering")
                 } catch {
                     throw CommandFailure(.failure, "request \(index): \(error)")
                 }

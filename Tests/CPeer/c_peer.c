@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "shmemaphore.h"
 
@@ -27,7 +28,7 @@
 #define CLIENT_TIMEOUT_MS 10000
 #define SERVER_TIMEOUT_MS 30000
 
-enum kind { CMD_IMAGE, CMD_BYTES, CMD_ERROR, CMD_EMPTY, CMD_NAME, CMD_BIG };
+enum kind { CMD_IMAGE, CMD_BYTES, CMD_ERROR, CMD_EMPTY, CMD_NAME, CMD_BIG, CMD_SLEEP };
 
 /* One request: a parsed server STEP, or a parsed client request. */
 struct command {
@@ -85,12 +86,14 @@ static int split(const char *s, size_t len, char sep, struct word *w, int max) {
  * differs (':' in a server STEP, ' ' on the wire). */
 static int parse_numeric(const char *s, size_t len, char sep, struct command *cmd) {
     static const struct { const char *verb; int arity; enum kind kind; } verbs[] = {
-        {"image", 4, CMD_IMAGE}, {"bytes", 2, CMD_BYTES}, {"error", 1, CMD_ERROR}};
+        {"image", 4, CMD_IMAGE}, {"bytes", 2, CMD_BYTES}, {"error", 1, CMD_ERROR}, {"sleep", 1, CMD_SLEEP}};
     struct word w[MAX_WORDS];
     int n = split(s, len, sep, w, MAX_WORDS);
     for (size_t v = 0; n >= 1 && v < sizeof verbs / sizeof verbs[0]; v++) {
         if (w[0].n != strlen(verbs[v].verb) || memcmp(w[0].p, verbs[v].verb, w[0].n) != 0)
             continue;
+        if (verbs[v].kind == CMD_SLEEP && sep != ' ')
+            return -1; /* a request the client understands, not a server step */
         if (n - 1 != verbs[v].arity)
             return -1;
         for (int k = 0; k < verbs[v].arity; k++)
@@ -165,6 +168,15 @@ static int answer(shmemaphore_channel *ch, const uint8_t *req, uint64_t len) {
         if ((rc = shmemaphore_send_response(ch, &md, buf)) == SHMEMAPHORE_OK)
             printf("client: served bytes %" PRIu64 "\n", size);
         free(buf);
+    } else if (cmd.kind == CMD_SLEEP) {
+        /* Sit on the request (liveness tests kill us meanwhile), then answer 0 bytes. */
+        struct timespec pause = {(time_t)(cmd.num[0] / 1000), (long)(cmd.num[0] % 1000) * 1000000L};
+        printf("client: sleeping %" PRIu64 " ms before answering\n", cmd.num[0]);
+        fflush(stdout);
+        while (nanosleep(&pause, &pause) == -1)
+            ;
+        shmemaphore_metadata md = {0, 0, 0, 0};
+        rc = shmemaphore_send_response(ch, &md, NULL);
     } else { /* CMD_ERROR: the server checks this exact message */
         char msg[64];
         snprintf(msg, sizeof msg, "requested error %" PRIu64, cmd.num[0]);

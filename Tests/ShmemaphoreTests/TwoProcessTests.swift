@@ -30,15 +30,22 @@ import Testing
     }
 
     @Test(arguments: Implementation.allCases)
-    func clientStopsAfterItsQuotaAndTheServerSeesNoAnswer(client: Implementation) throws {
+    func serverLearnsThatAClientWhichServedItsQuotaIsGone(client: Implementation) throws {
         try TestSupport.withChannel("quota\(client.rawValue)") { name in
-            let clientProcess = try PeerProcesses.Running(try PeerProcesses.peerCommand(client) + ["client", name, "1"])
+            let clientProcess = try PeerProcesses.Running(try PeerProcesses.peerCommand(client) + ["client", name, "2"])
             let server = try ShmemaphoreServer(channel: name)
             defer { server.close() }
-            let first = try server.request("bytes 3 1", timeout: .seconds(30))
-            #expect(first.metadata == .bytes(3))
+            // The client sits on its first request long enough for the server
+            // to see its liveness lock, then answers a second and exits.
+            #expect(try server.request("sleep 300", timeout: .seconds(30)).metadata == .bytes(0))
+            let second = try server.request("bytes 3 1", timeout: .seconds(30))
+            #expect(second.metadata == .bytes(3))
             #expect(clientProcess.wait(timeout: 30).status == 0)
-            TestSupport.expectCode(ErrorCode.timeout) { _ = try server.request("bytes 3 1", timeout: .milliseconds(100)) }
+            // The client exited: its liveness lock is gone, so the next request
+            // fails fast with PEER_GONE instead of waiting out a long timeout.
+            let start = ContinuousClock.now
+            TestSupport.expectCode(ErrorCode.peerGone) { _ = try server.request("bytes 3 1", timeout: .seconds(30)) }
+            #expect(ContinuousClock.now - start < .seconds(2))
         }
     }
 }
