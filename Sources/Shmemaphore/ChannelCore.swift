@@ -176,6 +176,9 @@ package final class ChannelCore {
         guard state == .idle else {
             throw .wrongState("a request is outstanding: receive its response before sending another")
         }
+        // A buggy client may have posted RES twice: a stale token must not pass
+        // for the answer to this request.  Free when RES is 0 (no syscall).
+        try responseSemaphore.drain()
         // One byte more than the request: a NUL after it, for peers that read
         // the request as a C string.  The wire length excludes it.
         let buffer = try data.writableBytes(count: request.count + 1)

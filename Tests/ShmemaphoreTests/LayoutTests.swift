@@ -239,3 +239,21 @@ import Testing
         }
     }
 }
+
+@Suite struct DoublePostTests {
+    @Test func aResponseSemaphorePostedTwiceDoesNotAnswerTheNextRequest() throws {
+        try TestSupport.withChannel { name in
+            let pair = try Pair(name)
+            defer { pair.server.close() }
+            let first = try pair.exchange([1]) { client, request in try client.send(bytes: request) }
+            #expect(first.bytes == [1])
+            // A buggy client posts RES once more.
+            try NamedSemaphore.attach(try ChannelName(name).responseSemaphore, options: ChannelOptions()).post()
+            try pair.server.send(request: "second")
+            TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.server.receiveResponse(timeout: .milliseconds(100)) }
+            _ = try pair.client.receiveRequest(timeout: .seconds(1))
+            try [UInt8]([2]).withUnsafeBytes { try pair.client.send(bytes: $0) }
+            #expect(try pair.server.receiveResponse(timeout: .seconds(1)).bytes == [2])
+        }
+    }
+}
