@@ -188,6 +188,9 @@ package final class ChannelCore {
         buffer.storeBytes(of: 0, toByteOffset: request.count, as: UInt8.self)
         var length = UInt64(request.count)
         try header.write(&length, count: Wire.requestHeaderSize, offset: 0)
+        // Until a client has been seen alive, look before posting: a client
+        // that takes this request and dies at once is then still noticed.
+        if !peerLockSeen { peerLockSeen = try header.isByteLocked(at: Wire.clientLivenessByte) }
         try requestSemaphore.post()
         state = .awaitingResponse
     }
@@ -219,7 +222,7 @@ package final class ChannelCore {
         }
         let metadata = withUnsafeBytes(of: &words) { ResponseMetadata(words: $0) }
         let kind = try metadata.kind()
-        let payload = try mappedPayload(count: metadata.bytes, dataSize: data.currentSize(), what: "response")
+        let payload = try mappedPayload(count: metadata.bytes, dataStatus: data.status(), what: "response")
         return ReceivedResponse(metadata: metadata, kind: kind, payload: payload)
     }
 
@@ -236,20 +239,20 @@ package final class ChannelCore {
         }
         let arrived = try waitForToken(on: \.requestSemaphore, deadline: Deadline(timeout: timeout)) {
             () throws(ShmemaphoreError) in
-            _ = try self.dataSizeFollowingServer()
+            _ = try self.dataStatusFollowingServer()
             try self.checkServerAlive()
         }
         guard arrived else { throw .timeout }
         // From here on the server waits for an answer: even a malformed request
         // leaves the client holding it, so that it can still answer with an error.
         state = .holdingRequest
-        let dataSize = try dataSizeFollowingServer()
+        let dataStatus = try dataStatusFollowingServer()
         var length: UInt64 = 0
         let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)
         guard read == Wire.requestHeaderSize else {
             throw .protocolViolation("the header segment holds \(read) bytes; a request header needs \(Wire.requestHeaderSize)")
         }
-        return try mappedPayload(count: length, dataSize: dataSize, what: "request")
+        return try mappedPayload(count: length, dataStatus: dataStatus, what: "request")
     }
 
     /// Answers the held request with a copy of `payload` (client).
@@ -333,8 +336,12 @@ package final class ChannelCore {
     /// A read-only view of the first `count` bytes of DATA, after checking
     /// them against the segment's real size (`dataSize`, just read with
     /// fstat): the header may not send us past its end.
-    private func mappedPayload(count: UInt64, dataSize: Int, what: String) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+    private func mappedPayload(count: UInt64, dataStatus: stat, what: String) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+        let dataSize = Int(dataStatus.st_size)
         try checkPayloadFits(count, dataSegmentSize: dataSize, what: what)
+        // Reading a hole the peer left (it grew DATA with ftruncate and never
+        // wrote there) allocates a page: on a full /dev/shm that is SIGBUS.
+        try data.backWithMemory(count: Int(count), status: dataStatus)
         let start = try data.mapped(covering: max(Int(count), 1), realSize: dataSize)
         return UnsafeRawBufferPointer(start: start, count: Int(count))
     }
@@ -391,13 +398,13 @@ package final class ChannelCore {
         }
     }
 
-    /// Client: DATA's real size, after following the server.  If the server
+    /// Client: DATA's status (size, allocation), after following the server.  If the server
     /// replaced its segments (a restart) the channel is re-opened by name; if
     /// it removed them (it closed), the peer is gone.  A removed DATA segment
     /// shows as a link count of 0 on our descriptor.
-    private func dataSizeFollowingServer() throws(ShmemaphoreError) -> Int {
+    private func dataStatusFollowingServer() throws(ShmemaphoreError) -> stat {
         let status = try data.status()
-        guard status.st_nlink == 0 else { return Int(status.st_size) }
+        guard status.st_nlink == 0 else { return status }
         // A restarting server unlinks and re-creates the segments: give it a
         // moment, as during attach, while its semaphores are still there.
         // Segments first, then semaphores: a server creates its semaphores
@@ -412,7 +419,7 @@ package final class ChannelCore {
                 (self.header, self.data) = (header, data)
                 (requestSemaphore, responseSemaphore) = (request, response)
                 try takeClientLivenessLock()
-                return try data.currentSize()
+                return try data.status()
             } catch .system(errno: ENOENT, _) {
                 // A closing server removes its semaphores last; a restarting one keeps them.
                 let semaphoresGone = access(ChannelName.filesystemPath(ofSemaphore: name.requestSemaphore), F_OK) != 0

@@ -86,12 +86,32 @@ final class SharedSegment {
     /// Ensures the segment holds at least `size` bytes, growing it if needed,
     /// and returns a mapping that covers them.
     func writableBytes(count size: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
-        var actual = try currentSize()
+        let status = try status()
+        var actual = Int(status.st_size)
         if actual < size {
             try reserve(Self.pageRounded(size))
             actual = try currentSize()
+        } else {
+            try backWithMemory(count: size, status: status)
         }
         return try mapped(covering: max(size, 1), realSize: actual)
+    }
+
+    /// Makes sure the first `count` bytes have memory behind them.  A peer
+    /// that grew the segment with ftruncate (the original apps do) leaves
+    /// holes, and touching a hole when /dev/shm is full is SIGBUS; reserving
+    /// turns that into ENOSPC.  Costs nothing when there are no holes
+    /// (st_blocks covers the size), which is always so for segments we grew.
+    func backWithMemory(count: Int, status: stat) throws(ShmemaphoreError) {
+        let allocated = Int(status.st_blocks) * 512
+        guard count > 0, allocated < min(Int(status.st_size), count) else { return }
+        // Fill every hole at once so that later exchanges skip this; if that
+        // does not fit, settle for the bytes needed now.
+        do {
+            try reserve(Int(status.st_size))
+        } catch .system(errno: ENOSPC, _) {
+            try reserve(count)
+        }
     }
 
     /// A mapping that covers `count` bytes, which the caller has checked

@@ -112,7 +112,7 @@ public enum ErrorCode {
         ("SHMEMAPHORE_E_TIMEOUT", "timed out waiting for the peer"),
         ("SHMEMAPHORE_E_PROTOCOL", "protocol violation by the peer"),
         ("SHMEMAPHORE_E_PEER_ERROR", "the peer answered with an error"),
-        ("SHMEMAPHORE_E_PEER_GONE", "the peer closed the channel"),
+        ("SHMEMAPHORE_E_PEER_GONE", "the peer is gone (it closed the channel or its process died)"),
         ("SHMEMAPHORE_E_WRONG_ROLE", "operation not allowed in this role"),
         ("SHMEMAPHORE_E_WRONG_STATE", "operation not allowed in the channel's current state"),
         ("SHMEMAPHORE_E_EXISTS", "channel objects already exist"),

@@ -22,6 +22,7 @@ struct ShmemaphoreCommand: ParsableCommand {
         subcommands: [
             ServerCommand.self, ClientCommand.self, DemoCommand.self, MakeImagesCommand.self,
             ListCommand.self, RemoveCommand.self, ConformanceCommand.self,
+            BenchCommand.self, BenchPeerCommand.self,
         ]
     )
 

@@ -9,12 +9,26 @@
  *   - HEAD is created with 8 bytes and DATA with 1 byte (as the original);
  *   - DATA grows with ftruncate to exactly the needed size, never rounded;
  *   - no courtesy NUL byte follows a request;
+ *   - the server writes the request header before the request data;
  *   - the client polls for the segments every 10 ms.
  *
+ * Liveness (PROTOCOL.md 9a): the server holds an OFD write lock on HEAD byte
+ * 0 from right after creating HEAD, the client one on byte 1 from right
+ * after attaching (again after following a restarted server); a client that
+ * cannot take its lock (EAGAIN) is a second client and refuses (exit 3).
+ * It takes the locks but does not test the other side's: a dead peer is
+ * noticed only by the timeouts and link counts of sections 5 and 9.
+ *
+ * Fault injection: --die-at STEP[@N] makes the process kill itself with
+ * SIGKILL at STEP of exchange N (default 1), so that tests can check what
+ * the surviving peer does (see usage() for the steps).  Just before dying
+ * it prints "raw_peer: --die-at STEP@N: SIGKILL at monotonic-ns T" to stderr.
+ *
  * Usage (docs/CONFORMANCE.md):
- *   raw_peer server --channel CH --requests FILE --count N [--timeout SECONDS]
- *   raw_peer client --channel CH --dir DIR [--attach-timeout SECONDS]
- * Exit status: 0 ok, 1 failure, 2 usage, 3 could not open/attach.
+ *   raw_peer server --channel CH --requests FILE --count N [--timeout SECONDS] [--die-at STEP[@N]]
+ *   raw_peer client --channel CH --dir DIR [--attach-timeout SECONDS] [--die-at STEP[@N]]
+ * Exit status: 0 ok, 1 failure, 2 usage, 3 could not open/attach (or another
+ * client holds the channel).
  *
  * Build:
  *   cc -std=c11 -O2 -Wall -Wextra -pedantic $(pkg-config --cflags stb) \
@@ -53,6 +67,9 @@ enum { HEAD, DATA, REQ, RES }; /* object indices; also the close order */
 #define SLICE_MS 50             /* longest client wait between st_nlink checks */
 #define POLL_MS 10              /* attach / re-open polling interval */
 #define REOPEN_MS 200           /* how long a restarting server may lack segments */
+#define DIE_WAIT_MS 100         /* while-waiting: how long into the RES wait to die */
+#define SERVER_LOCK_BYTE 0      /* PROTOCOL.md 9a: HEAD bytes the liveness locks cover */
+#define CLIENT_LOCK_BYTE 1
 
 static const char *prog = "raw_peer";
 static volatile sig_atomic_t stop_requested = 0;
@@ -78,6 +95,81 @@ static void fail(const char *format, ...)
 }
 
 static void on_signal(int signo) { (void)signo; stop_requested = 1; }
+
+/* --- Fault injection: --die-at STEP[@N] ---------------------------------- */
+
+enum die_step {
+    DIE_NEVER,
+    /* server */
+    DIE_AFTER_OPEN,    /* segments created (and locked), nothing written */
+    DIE_AFTER_HEADER,  /* request header written, request data not */
+    DIE_AFTER_DATA,    /* request written, REQ not posted (server); response data written, header not (client) */
+    DIE_AFTER_POST,    /* REQ posted, not waiting yet (server); RES posted (client) */
+    DIE_WHILE_WAITING, /* DIE_WAIT_MS into the wait for RES */
+    /* client */
+    DIE_AFTER_ATTACH,  /* attached and locked, no request taken */
+    DIE_AFTER_WAIT,    /* took the REQ token, read nothing */
+    DIE_AFTER_READ,    /* read the request, wrote nothing */
+};
+
+static const struct {
+    const char *name;
+    enum die_step step;
+    bool server, client;
+} die_steps[] = {
+    {"after-open", DIE_AFTER_OPEN, true, false},     {"after-attach", DIE_AFTER_ATTACH, false, true},
+    {"after-wait", DIE_AFTER_WAIT, false, true},     {"after-read", DIE_AFTER_READ, false, true},
+    {"after-header", DIE_AFTER_HEADER, true, true},  {"after-data", DIE_AFTER_DATA, true, true},
+    {"after-post", DIE_AFTER_POST, true, true},      {"while-waiting", DIE_WHILE_WAITING, true, false},
+};
+
+static enum die_step die_step = DIE_NEVER;
+static uint64_t die_exchange = 1; /* 1-based: the exchange in which to die */
+static const char *die_text = "";
+
+/* Dies (SIGKILL, so no handler, atexit or unlink runs) if `step` of exchange
+ * `exchange` is the one --die-at names; otherwise returns. */
+static void die_point(enum die_step step, uint64_t exchange)
+{
+    if (step != die_step || exchange != die_exchange)
+        return;
+    fflush(stdout); /* lines of earlier exchanges must reach the runner */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fprintf(stderr, "%s: --die-at %s: SIGKILL at monotonic-ns %jd\n", prog, die_text,
+            (intmax_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+    raise(SIGKILL);
+    abort(); /* not reached */
+}
+
+/* STEP or STEP@N, STEP valid for the role; after-open and after-attach
+ * happen once, before any exchange, so they take no @N but 1. */
+static bool parse_die_at(const char *text, bool server)
+{
+    const char *at = strchr(text, '@');
+    size_t len = at ? (size_t)(at - text) : strlen(text);
+    uint64_t n = 1;
+    if (at) {
+        char *end;
+        errno = 0;
+        n = strtoull(at + 1, &end, 10);
+        if (errno || end == at + 1 || *end || at[1] == '-' || n == 0)
+            return false;
+    }
+    for (size_t i = 0; i < sizeof die_steps / sizeof die_steps[0]; i++) {
+        if (strlen(die_steps[i].name) != len || strncmp(die_steps[i].name, text, len) != 0)
+            continue;
+        if (!(server ? die_steps[i].server : die_steps[i].client))
+            return false;
+        if ((die_steps[i].step == DIE_AFTER_OPEN || die_steps[i].step == DIE_AFTER_ATTACH) && n != 1)
+            return false;
+        die_step = die_steps[i].step;
+        die_exchange = n;
+        die_text = text;
+        return true;
+    }
+    return false;
+}
 
 static int64_t now_ns(void)
 {
@@ -253,6 +345,37 @@ static void close_channel(struct channel *ch, bool unlink_all)
     }
 }
 
+/* --- Section 9a: liveness locks ----------------------------------------- */
+
+/* An open-file-description write lock on one byte of HEAD, held until the
+ * descriptor closes, that is, until this process exits or dies.  0 on
+ * success; -1 with errno EAGAIN (or EACCES) when another holds it. */
+static int lock_head_byte(int head, off_t byte)
+{
+    struct flock lock;
+    memset(&lock, 0, sizeof lock);
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = byte;
+    lock.l_len = 1;
+    return fcntl(head, F_OFD_SETLK, &lock);
+}
+
+/* The client's lock, right after attaching.  0; -2 another client holds the
+ * channel (message printed); -1 another failure (message printed). */
+static int take_client_lock(struct channel *ch)
+{
+    if (lock_head_byte(ch->head, CLIENT_LOCK_BYTE) == 0)
+        return 0;
+    if (errno == EAGAIN || errno == EACCES) {
+        fail("another client is attached to %s (its lock on byte %d is held); refusing to be a second client",
+             ch->name[HEAD], CLIENT_LOCK_BYTE);
+        return -2;
+    }
+    fail("cannot lock byte %d of %s: %s", CLIENT_LOCK_BYTE, ch->name[HEAD], strerror(errno));
+    return -1;
+}
+
 /* --- Section 4.1: server start-up -------------------------------------- */
 
 static int create_segment(struct channel *ch, int which, off_t size)
@@ -290,8 +413,15 @@ static int server_open(struct channel *ch)
             fail("cannot remove old %s: %s", ch->name[i], strerror(errno));
             return -1;
         }
-    /* DATA last: a client that finds DATA also finds this HEAD. */
-    if ((ch->head = create_segment(ch, HEAD, 8)) < 0 || (ch->data = create_segment(ch, DATA, 1)) < 0)
+    /* DATA last: a client that finds DATA also finds this HEAD.  The lock
+     * goes on HEAD before DATA exists, so a client always finds it held. */
+    if ((ch->head = create_segment(ch, HEAD, 8)) < 0)
+        return -1;
+    if (lock_head_byte(ch->head, SERVER_LOCK_BYTE) != 0) {
+        fail("cannot lock byte %d of %s: %s", SERVER_LOCK_BYTE, ch->name[HEAD], strerror(errno));
+        return -1;
+    }
+    if ((ch->data = create_segment(ch, DATA, 1)) < 0)
         return -1;
     return 0;
 }
@@ -346,7 +476,8 @@ static int client_attach(struct channel *ch, double timeout_s)
 }
 
 /* DATA was unlinked: the server closed or restarted.  1: re-attached to new
- * objects; 0: the server is gone; -1: failure. */
+ * objects (and locked); 0: the server is gone; -1: failure; -2: another
+ * client took the new channel first. */
 static int client_reopen(struct channel *ch)
 {
     memset(ch->made, 0, sizeof ch->made); /* attached once: we unlink nothing */
@@ -361,7 +492,11 @@ static int client_reopen(struct channel *ch)
             return gone ? 0 : -1;
         }
         int r = open_segments(ch);
-        if (r != 0)
+        if (r > 0) {
+            int locked = take_client_lock(ch);
+            return locked == 0 ? 1 : locked;
+        }
+        if (r < 0)
             return r;
         sem_close(ch->req);
         sem_close(ch->res);
@@ -435,23 +570,41 @@ static int put_data(int fd, const void *buf, uint64_t len)
 
 /* --- Server: one exchange ------------------------------------------------ */
 
-static int send_request(struct channel *ch, const char *req, size_t len)
+/* Header first, then data (libshmemaphore writes the data first: the order
+ * within a turn is free, section 5). */
+static int send_request(struct channel *ch, const char *req, size_t len, uint64_t index)
 {
     uint64_t word = len;
-    if (put_data(ch->data, req, len) != 0 || pwrite_all(ch->head, &word, 8, 0) != 0) {
+    if (pwrite_all(ch->head, &word, 8, 0) != 0) {
+        fail("cannot write the request header: %s", strerror(errno));
+        return -1;
+    }
+    die_point(DIE_AFTER_HEADER, index);
+    if (put_data(ch->data, req, len) != 0) {
         fail("cannot write the request: %s", strerror(errno));
         return -1;
     }
+    die_point(DIE_AFTER_DATA, index);
     if (sem_post(ch->req) != 0) {
         fail("sem_post(REQ): %s", strerror(errno));
         return -1;
     }
+    die_point(DIE_AFTER_POST, index);
     return 0;
 }
 
 /* Wait for the response, validate it (section 7) and print its line. */
 static int receive_response(struct channel *ch, uint64_t index, size_t req_len, int64_t t0, double timeout_s)
 {
+    if (die_step == DIE_WHILE_WAITING && die_exchange == index) {
+        /* Really wait, DIE_WAIT_MS, then die.  A response that comes sooner
+         * is taken and lost, as when a server dies right after its wait. */
+        int early = wait_until(ch->res, now_ns() + (int64_t)DIE_WAIT_MS * 1000000);
+        if (early == 0)
+            fprintf(stderr, "%s: --die-at %s: the response came within %d ms; dying without reading it\n",
+                    prog, die_text, DIE_WAIT_MS);
+        die_point(DIE_WHILE_WAITING, index);
+    }
     int rc = wait_until(ch->res, t0 + (int64_t)(timeout_s * 1e9));
     if (rc != 0) {
         if (rc == ETIMEDOUT)
@@ -577,10 +730,12 @@ static int run_server(const char *channel, const char *file, uint64_t count, dou
         goto done;
     }
     setvbuf(stdout, NULL, _IOLBF, 0); /* a runner may follow the lines live */
+    die_point(DIE_AFTER_OPEN, 1);
     for (uint64_t i = 0; i < count && status == EXIT_OK; i++) {
         const struct request *r = &reqs[i % n];
         int64_t t0 = now_ns();
-        if (send_request(&ch, r->text, r->len) != 0 || receive_response(&ch, i + 1, r->len, t0, timeout_s) != 0)
+        if (send_request(&ch, r->text, r->len, i + 1) != 0 ||
+            receive_response(&ch, i + 1, r->len, t0, timeout_s) != 0)
             status = EXIT_FAIL;
     }
     close_channel(&ch, true);
@@ -597,7 +752,11 @@ done:
 
 /* --- Client: one exchange ------------------------------------------------ */
 
-/* 1: a request is ours to answer; 0: the server closed the channel; -1: failure. */
+/* Requests this client has taken from REQ: the exchange --die-at counts. */
+static uint64_t client_exchange = 0;
+
+/* 1: a request is ours to answer; 0: the server closed the channel; -1:
+ * failure; -2: another client took the restarted server's channel. */
 static int wait_request(struct channel *ch)
 {
     for (;;) {
@@ -628,11 +787,17 @@ static int wait_request(struct channel *ch)
 static int send_response(struct channel *ch, uint64_t b, uint64_t w, uint64_t h, uint64_t c, const void *payload)
 {
     uint64_t words[4] = {b, w, h, c};
+    die_point(DIE_AFTER_READ, client_exchange); /* an error answer may come before the read */
     if (put_data(ch->data, payload, b) != 0)
         return -1;
+    die_point(DIE_AFTER_DATA, client_exchange);
     if (pwrite_all(ch->head, words, sizeof words, 0) != 0) /* extends an 8-byte HEAD */
         return -1;
-    return sem_post(ch->res);
+    die_point(DIE_AFTER_HEADER, client_exchange);
+    if (sem_post(ch->res) != 0)
+        return -1;
+    die_point(DIE_AFTER_POST, client_exchange);
+    return 0;
 }
 
 #if defined(__GNUC__)
@@ -701,6 +866,7 @@ static int serve_request(struct channel *ch, const char *dir)
         return send_error(ch, 2, "bad request: %" PRIu64 " bytes is longer than a file name", len);
     if (pread(ch->data, name, (size_t)len, 0) != (ssize_t)len)
         return send_error(ch, 0, "cannot read the request: %s", strerror(errno));
+    die_point(DIE_AFTER_READ, client_exchange);
     name[len] = '\0';
     printable(name, (size_t)len, shown);
     /* These keep DIR/<name> inside DIR and stop a NUL from cutting the name. */
@@ -732,13 +898,20 @@ static int run_client(const char *channel, const char *dir, double attach_s)
         close_channel(&ch, false); /* only the semaphores we created */
         return EXIT_OPEN;
     }
+    if (take_client_lock(&ch) != 0) {
+        close_channel(&ch, false); /* only the semaphores we created */
+        return EXIT_OPEN;
+    }
     memset(ch.made, 0, sizeof ch.made); /* attached: a client unlinks nothing */
+    die_point(DIE_AFTER_ATTACH, 1);
     for (;;) {
         int r = wait_request(&ch);
         if (r <= 0) {
             close_channel(&ch, false);
-            return r == 0 ? EXIT_OK : EXIT_FAIL;
+            return r == 0 ? EXIT_OK : r == -2 ? EXIT_OPEN : EXIT_FAIL;
         }
+        client_exchange++;
+        die_point(DIE_AFTER_WAIT, client_exchange);
         if (serve_request(&ch, dir) != 0) {
             close_channel(&ch, false);
             return EXIT_FAIL;
@@ -751,11 +924,29 @@ static int run_client(const char *channel, const char *dir, double attach_s)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: %s server --channel CH --requests FILE --count N [--timeout SECONDS]\n"
-            "       %s client --channel CH --dir DIR [--attach-timeout SECONDS]\n"
+            "usage: %s server --channel CH --requests FILE --count N [--timeout SECONDS] [--die-at STEP[@N]]\n"
+            "       %s client --channel CH --dir DIR [--attach-timeout SECONDS] [--die-at STEP[@N]]\n"
             "An independent implementation of shmemaphore protocol version 1 (docs/PROTOCOL.md).\n"
-            "Exit status: 0 ok, 1 failure, 2 usage, 3 could not open or attach the channel.\n",
-            prog, prog);
+            "\n"
+            "--die-at STEP[@N]: kill this process with SIGKILL at STEP of exchange N (default 1),\n"
+            "to test how the other side survives a dead peer.  Steps of the server:\n"
+            "  after-open     segments created (HEAD locked), nothing written (N must be 1)\n"
+            "  after-header   request header written, request data not\n"
+            "  after-data     request header and data written, REQ not posted\n"
+            "  after-post     REQ posted, before waiting for RES\n"
+            "  while-waiting  %d ms into the wait for RES (a response that came sooner is lost)\n"
+            "Steps of the client (exchange N = the Nth request taken):\n"
+            "  after-attach   attached and locked, no request taken (N must be 1)\n"
+            "  after-wait     took the REQ token, read nothing\n"
+            "  after-read     read the request, wrote nothing\n"
+            "  after-data     response data written, response header not\n"
+            "  after-header   response header written, RES not posted\n"
+            "  after-post     RES posted\n"
+            "Before dying it prints '<prog>: --die-at STEP[@N]: SIGKILL at monotonic-ns T' to stderr.\n"
+            "\n"
+            "Exit status: 0 ok, 1 failure, 2 usage, 3 could not open or attach the channel\n"
+            "(or another client is attached).\n",
+            prog, prog, DIE_WAIT_MS);
 }
 
 static bool parse_seconds(const char *text, double *out)
@@ -781,7 +972,8 @@ int main(int argc, char **argv)
         {"channel", required_argument, NULL, 'c'}, {"requests", required_argument, NULL, 'r'},
         {"count", required_argument, NULL, 'n'},   {"timeout", required_argument, NULL, 't'},
         {"dir", required_argument, NULL, 'd'},     {"attach-timeout", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"die-at", required_argument, NULL, 'k'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     /* The role comes first, so that a POSIXLY_CORRECT getopt (which stops at
      * the first non-option) still sees the options; getopt_long names
@@ -815,6 +1007,11 @@ int main(int argc, char **argv)
             if (!(ok = parse_seconds(optarg, &attach_s)))
                 fprintf(stderr, "%s: --attach-timeout: '%s' is not a number of seconds > 0\n", prog, optarg);
             break;
+        case 'k':
+            if (!(ok = parse_die_at(optarg, server)))
+                fprintf(stderr, "%s: --die-at: '%s' is not a %s step (see --help)\n", prog, optarg,
+                        server ? "server" : "client");
+            break;
         case 'h': usage(stdout); return EXIT_OK;
         default: ok = false; break; /* getopt_long printed why */
         }
@@ -824,10 +1021,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind + 1]);
         ok = false;
     } else if (ok && server && (!channel || !requests || !count_text || dir || attach_given)) {
-        fprintf(stderr, "%s: server takes --channel, --requests, --count and --timeout\n", prog);
+        fprintf(stderr, "%s: server takes --channel, --requests, --count, --timeout and --die-at\n", prog);
         ok = false;
     } else if (ok && !server && (!channel || !dir || requests || count_text || timeout_given)) {
-        fprintf(stderr, "%s: client takes --channel, --dir and --attach-timeout\n", prog);
+        fprintf(stderr, "%s: client takes --channel, --dir, --attach-timeout and --die-at\n", prog);
         ok = false;
     } else if (ok && server) {
         char *end;

@@ -1,0 +1,202 @@
+import Foundation
+import Shmemaphore
+
+/// A program to start for one benchmark process.
+struct BenchProgram {
+    let executable: String
+    let arguments: [String]
+}
+
+/// One process of a benchmark run, started with posix_spawn: its own process
+/// group, a clean signal mask, standard output and error into files.
+///
+/// Not Foundation.Process: the runner waits for its children with
+/// sigtimedwait(SIGCHLD), so that it does not wake up every few
+/// milliseconds next to a benchmark that is being timed.
+final class BenchChild {
+    let label: String
+    let pid: pid_t
+    let outputPath: String
+    let errorPath: String
+    /// The wait status once the child has been reaped.
+    private(set) var status: Int32?
+
+    init(label: String, program: BenchProgram, environment: [String], outputPath: String, errorPath: String) throws {
+        self.label = label
+        self.outputPath = outputPath
+        self.errorPath = errorPath
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGTERM, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+        let argv = ([program.executable] + program.arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let error = posix_spawn(&pid, program.executable, &actions, &attributes, argv, envp)
+        guard error == 0 else {
+            throw CommandFailure(.failure, "cannot start \(program.executable): \(String(cString: strerror(error)))")
+        }
+        self.pid = pid
+    }
+
+    var hasEnded: Bool { status != nil }
+
+    /// True when the child exited with status 0.
+    var succeeded: Bool {
+        guard let status else { return false }
+        return status & 0x7f == 0 && (status >> 8) & 0xff == 0
+    }
+
+    /// "exited with status 1", "was killed by signal 9".
+    var endDescription: String {
+        guard let status else { return "is still running" }
+        if status & 0x7f == 0 { return "exited with status \((status >> 8) & 0xff)" }
+        return "was killed by signal \(status & 0x7f)"
+    }
+
+    /// Reaps the child if it has ended (never blocks).
+    func poll() {
+        guard status == nil else { return }
+        var raw: Int32 = 0
+        if waitpid(pid, &raw, WNOHANG) == pid { status = raw }
+    }
+
+    /// Kills the child's process group and reaps the child.
+    func kill() {
+        guard status == nil else { return }
+        Glibc.kill(-pid, SIGKILL)
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) == -1 && errno == EINTR {}
+        status = raw
+    }
+
+    /// The BENCH lines of its standard output, as key → value maps.
+    func resultLines() -> [[String: String]] {
+        guard let text = try? String(contentsOfFile: outputPath, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").filter { $0.hasPrefix("BENCH ") }.map { line in
+            var fields: [String: String] = [:]
+            for token in line.split(separator: " ").dropFirst() {
+                guard let equals = token.firstIndex(of: "=") else { continue }
+                fields[String(token[..<equals])] = String(token[token.index(after: equals)...])
+            }
+            return fields
+        }
+    }
+
+    /// The last line it wrote on standard error, for failure messages.
+    func lastErrorLine() -> String? {
+        guard let text = try? String(contentsOfFile: errorPath, encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").last.map { UntrustedText.printable(String($0)) }
+    }
+}
+
+/// Runs the processes of one benchmark run to their end.
+enum BenchRunner {
+    /// SIGCHLD is blocked in every thread (``prepareSignals()``) and taken
+    /// here with sigtimedwait, in slices of this length.
+    static let waitSlice: Int = 250_000_000
+
+    /// Blocks SIGCHLD before any thread starts, so that it stays pending for
+    /// sigtimedwait instead of being discarded by another thread.
+    static func prepareSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGCHLD)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    enum Outcome: Equatable {
+        case finished
+        case timedOut
+        case interrupted
+    }
+
+    /// Waits until every child has ended.  When one fails, the others get
+    /// `failureGrace` seconds, then are killed; at `timeout` everything is
+    /// killed; a SIGINT/SIGTERM kills everything at once.
+    static func wait(for children: [BenchChild], timeout: Double, signals: SignalWatcher, failureGrace: Double = 2) -> Outcome {
+        let deadline = benchNow() + Int64(timeout * 1e9)
+        var graceDeadline: Int64?
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGCHLD)
+        while true {
+            for child in children { child.poll() }
+            if children.allSatisfy(\.hasEnded) { return .finished }
+            if signals.shouldStop {
+                for child in children { child.kill() }
+                return .interrupted
+            }
+            let now = benchNow()
+            if now >= deadline {
+                for child in children { child.kill() }
+                return .timedOut
+            }
+            if children.contains(where: { $0.hasEnded && !$0.succeeded }) {
+                if let graceDeadline, now >= graceDeadline {
+                    for child in children { child.kill() }
+                    continue
+                }
+                if graceDeadline == nil { graceDeadline = now + Int64(failureGrace * 1e9) }
+            }
+            var slice = timespec(tv_sec: 0, tv_nsec: waitSlice)
+            var info = siginfo_t()
+            _ = sigtimedwait(&set, &info, &slice)
+        }
+    }
+}
+
+/// System calls counted in a strace log (`strace -f -qq -o FILE`) between
+/// the benchmark's marker calls, per process.
+enum BenchStrace {
+    /// pid → system call name → count, inside each process's steady-state window.
+    static func windowCounts(inFile path: String) -> [Int: [String: Int]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var counting: Set<Int> = []
+        var counts: [Int: [String: Int]] = [:]
+        for line in text.split(separator: "\n") {
+            // "1234  futex(0x7f..., FUTEX_WAKE, 1) = 1", "1234  <... futex resumed>) = 0",
+            // "1234  --- SIGCHLD ... ---"; with one traced process the pid may be missing.
+            var rest = line[...]
+            var pid = 0
+            if let space = rest.firstIndex(of: " "), let value = Int(rest[..<space]) {
+                pid = value
+                rest = rest[space...].drop(while: { $0 == " " })
+            }
+            if rest.contains(BenchCounters.markerBegin.description) {
+                counting.insert(pid)
+                if counts[pid] == nil { counts[pid] = [:] }  // present even with no call in the window
+                continue
+            }
+            if rest.contains(BenchCounters.markerEnd.description) {
+                counting.remove(pid)
+                continue
+            }
+            guard counting.contains(pid), !rest.hasPrefix("<..."), !rest.hasPrefix("---"), !rest.hasPrefix("+++"),
+                let parenthesis = rest.firstIndex(of: "(")
+            else { continue }
+            let name = String(rest[..<parenthesis])
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { continue }
+            counts[pid, default: [:]][name, default: 0] += 1
+        }
+        return counts
+    }
+}
