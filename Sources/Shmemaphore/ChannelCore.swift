@@ -34,6 +34,10 @@ package final class ChannelCore {
     private var data: SharedSegment
     private(set) var state = State.idle
     private var isClosed = false
+    /// DATA's status as read at the start of this side's current turn, nil
+    /// outside a turn.  The peer cannot resize DATA during our turn, so one
+    /// fstat per turn is enough (docs/PROTOCOL.md, section 8).
+    private var turnDataStatus: stat?
     /// Whether the peer has been seen holding its liveness lock on HEAD.  Only
     /// then does a missing lock mean a dead peer: original peers take none.
     private var peerLockSeen = false
@@ -181,7 +185,9 @@ package final class ChannelCore {
         try responseSemaphore.drain()
         // One byte more than the request: a NUL after it, for peers that read
         // the request as a C string.  The wire length excludes it.
-        let buffer = try data.writableBytes(count: request.count + 1)
+        var status = try turnStatus()
+        let buffer = try data.writableBytes(count: request.count + 1, status: &status)
+        turnDataStatus = status
         if let source = request.baseAddress, request.count > 0 {
             buffer.copyMemory(from: source, byteCount: request.count)
         }
@@ -191,6 +197,7 @@ package final class ChannelCore {
         // Until a client has been seen alive, look before posting: a client
         // that takes this request and dies at once is then still noticed.
         if !peerLockSeen { peerLockSeen = try header.isByteLocked(at: Wire.clientLivenessByte) }
+        turnDataStatus = nil
         try requestSemaphore.post()
         state = .awaitingResponse
     }
@@ -222,7 +229,10 @@ package final class ChannelCore {
         }
         let metadata = withUnsafeBytes(of: &words) { ResponseMetadata(words: $0) }
         let kind = try metadata.kind()
-        let payload = try mappedPayload(count: metadata.bytes, dataStatus: data.status(), what: "response")
+        // The server's turn starts here and lasts until its next request.
+        let status = try data.status()
+        turnDataStatus = status
+        let payload = try mappedPayload(count: metadata.bytes, dataStatus: status, what: "response")
         return ReceivedResponse(metadata: metadata, kind: kind, payload: payload)
     }
 
@@ -247,6 +257,7 @@ package final class ChannelCore {
         // leaves the client holding it, so that it can still answer with an error.
         state = .holdingRequest
         let dataStatus = try dataStatusFollowingServer()
+        turnDataStatus = dataStatus
         var length: UInt64 = 0
         let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)
         guard read == Wire.requestHeaderSize else {
@@ -263,7 +274,7 @@ package final class ChannelCore {
             throw .invalidArgument("the payload has \(payload.count) bytes; the metadata announces \(metadata.bytes)")
         }
         let count = Int(metadata.bytes)
-        let buffer = try data.writableBytes(count: count)
+        let buffer = try writableData(count: count)
         if count > 0 { buffer.copyMemory(from: payload.baseAddress!, byteCount: count) }
         try publish(metadata)
     }
@@ -271,7 +282,7 @@ package final class ChannelCore {
     /// Answers the held request with an error response (client).
     package func sendError(code: UInt64, message: UnsafeRawBufferPointer) throws(ShmemaphoreError) {
         try expectHeldRequest("send an error response")
-        let buffer = try data.writableBytes(count: message.count)
+        let buffer = try writableData(count: message.count)
         if let source = message.baseAddress, message.count > 0 {
             buffer.copyMemory(from: source, byteCount: message.count)
         }
@@ -283,7 +294,7 @@ package final class ChannelCore {
     package func reserve(_ count: UInt64) throws(ShmemaphoreError) -> UnsafeMutableRawBufferPointer {
         try expectHeldRequest("reserve a response buffer")
         guard count <= UInt64(Int.max / 2) else { throw .tooLarge("cannot reserve \(count) bytes") }
-        let buffer = try data.writableBytes(count: Int(count))
+        let buffer = try writableData(count: Int(count))
         state = .reserved(Int(count))
         return UnsafeMutableRawBufferPointer(start: buffer, count: Int(count))
     }
@@ -298,10 +309,8 @@ package final class ChannelCore {
         guard metadata.bytes <= UInt64(reserved) else {
             throw .invalidArgument("the metadata announces \(metadata.bytes) bytes; only \(reserved) are reserved")
         }
-        let size = try data.currentSize()
-        guard UInt64(size) >= metadata.bytes else {
-            throw .protocolViolation("the data segment shrank to \(size) bytes while the response was being written")
-        }
+        // reserve() grew DATA to cover the reservation, and the server cannot
+        // shrink it during our turn: no need to look again.
         try publish(metadata)
     }
 
@@ -329,8 +338,24 @@ package final class ChannelCore {
         try withUnsafeBytes(of: &words) { buffer throws(ShmemaphoreError) in
             try header.write(buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)
         }
+        turnDataStatus = nil
         try responseSemaphore.post()
         state = .idle
+    }
+
+    /// DATA's status for the current turn, read once.
+    private func turnStatus() throws(ShmemaphoreError) -> stat {
+        if let known = turnDataStatus { return known }
+        let status = try data.status()
+        turnDataStatus = status
+        return status
+    }
+
+    /// A writable mapping of DATA's first `count` bytes, grown if needed.
+    private func writableData(count: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
+        var status = try turnStatus()
+        defer { turnDataStatus = status }
+        return try data.writableBytes(count: count, status: &status)
     }
 
     /// A read-only view of the first `count` bytes of DATA, after checking
@@ -341,7 +366,9 @@ package final class ChannelCore {
         try checkPayloadFits(count, dataSegmentSize: dataSize, what: what)
         // Reading a hole the peer left (it grew DATA with ftruncate and never
         // wrote there) allocates a page: on a full /dev/shm that is SIGBUS.
-        try data.backWithMemory(count: Int(count), status: dataStatus)
+        var status = dataStatus
+        try data.backWithMemory(count: Int(count), status: &status)
+        turnDataStatus = status
         let start = try data.mapped(covering: max(Int(count), 1), realSize: dataSize)
         return UnsafeRawBufferPointer(start: start, count: Int(count))
     }
@@ -419,6 +446,7 @@ package final class ChannelCore {
                 (self.header, self.data) = (header, data)
                 (requestSemaphore, responseSemaphore) = (request, response)
                 try takeClientLivenessLock()
+                turnDataStatus = nil
                 return try data.status()
             } catch .system(errno: ENOENT, _) {
                 // A closing server removes its semaphores last; a restarting one keeps them.

@@ -61,9 +61,6 @@ final class SharedSegment {
         return status
     }
 
-    /// The segment's real size now.
-    func currentSize() throws(ShmemaphoreError) -> Int { Int(try status().st_size) }
-
     /// Grows the segment to `size` bytes, allocating the memory now:
     /// posix_fallocate reports a full /dev/shm as ENOSPC here instead of
     /// SIGBUS at first touch.  Never shrinks (a smaller size changes nothing).
@@ -84,17 +81,17 @@ final class SharedSegment {
     }
 
     /// Ensures the segment holds at least `size` bytes, growing it if needed,
-    /// and returns a mapping that covers them.
-    func writableBytes(count size: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
-        let status = try status()
-        var actual = Int(status.st_size)
-        if actual < size {
+    /// and returns a mapping that covers them.  `status` is the segment's
+    /// status as read at the start of this turn (the peer cannot resize it
+    /// during our turn); it is updated when this call grows the segment.
+    func writableBytes(count size: Int, status: inout stat) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
+        if Int(status.st_size) < size {
             try reserve(Self.pageRounded(size))
-            actual = try currentSize()
+            status = try self.status()
         } else {
-            try backWithMemory(count: size, status: status)
+            try backWithMemory(count: size, status: &status)
         }
-        return try mapped(covering: max(size, 1), realSize: actual)
+        return try mapped(covering: max(size, 1), realSize: Int(status.st_size))
     }
 
     /// Makes sure the first `count` bytes have memory behind them.  A peer
@@ -102,7 +99,7 @@ final class SharedSegment {
     /// holes, and touching a hole when /dev/shm is full is SIGBUS; reserving
     /// turns that into ENOSPC.  Costs nothing when there are no holes
     /// (st_blocks covers the size), which is always so for segments we grew.
-    func backWithMemory(count: Int, status: stat) throws(ShmemaphoreError) {
+    func backWithMemory(count: Int, status: inout stat) throws(ShmemaphoreError) {
         let allocated = Int(status.st_blocks) * 512
         guard count > 0, allocated < min(Int(status.st_size), count) else { return }
         // Fill every hole at once so that later exchanges skip this; if that
@@ -112,6 +109,7 @@ final class SharedSegment {
         } catch .system(errno: ENOSPC, _) {
             try reserve(count)
         }
+        status = try self.status()
     }
 
     /// A mapping that covers `count` bytes, which the caller has checked
