@@ -273,7 +273,9 @@ SHMEMAPHORE_API int shmemaphore_client_open(const char *name,
  * A server unlinks all four objects of the channel (both segments and both
  * semaphores), so /dev/shm is left clean and a waiting client sees
  * SHMEMAPHORE_E_PEER_GONE.  A client unlinks nothing.
- * Passing the same pointer twice is undefined, as with free().
+ * Handles are checked, not dereferenced: closing a channel twice does
+ * nothing the second time, and any call on a closed (or made-up) handle
+ * returns SHMEMAPHORE_E_INVALID_ARGUMENT.  Handles are never reused.
  */
 SHMEMAPHORE_API void shmemaphore_close(shmemaphore_channel *channel);
 

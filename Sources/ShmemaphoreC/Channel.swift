@@ -35,10 +35,8 @@ private func open(
 
 @c @implementation
 public func shmemaphore_close(_ handle: OpaquePointer!) {
-    guard let handle else { return }
-    let core = Unmanaged<ChannelCore>.fromOpaque(UnsafeRawPointer(handle))
-    core.takeUnretainedValue().close()
-    core.release()
+    guard let handle, let core = closeHandle(handle) else { return }
+    core.close()
 }
 
 @c @implementation

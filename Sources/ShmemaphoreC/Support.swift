@@ -17,15 +17,62 @@ func status(_ body: () throws(ShmemaphoreError) -> Void) -> Int32 {
     }
 }
 
-/// The core object behind a C handle.  The handle is a retained, unmanaged
-/// reference created by `makeHandle` and released by shmemaphore_close.
-func channel(_ handle: OpaquePointer?) throws(ShmemaphoreError) -> ChannelCore {
-    guard let handle else { throw .invalidArgument("the channel is NULL") }
-    return Unmanaged<ChannelCore>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+/// The open channels, by handle.  A C handle is a number this table hands
+/// out, never a pointer to Swift memory: a closed, doubly closed or made-up
+/// handle is then a clean SHMEMAPHORE_E_INVALID_ARGUMENT instead of a
+/// use-after-free.  The lock guards only the table; a channel itself is
+/// used by one thread at a time, as the header says.
+final class HandleTable: @unchecked Sendable {  // every access holds `mutex`
+    private var channels: [UInt: ChannelCore] = [:]
+    private var lastHandle: UInt = 0
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        return mutex
+    }()
+
+    private func locked<Result>(_ body: () -> Result) -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+
+    /// Handles are multiples of 16, so that they look like (and print as) pointers.
+    func insert(_ core: ChannelCore) -> UInt {
+        locked {
+            lastHandle += 16
+            channels[lastHandle] = core
+            return lastHandle
+        }
+    }
+
+    func lookUp(_ handle: UInt) -> ChannelCore? { locked { channels[handle] } }
+
+    func remove(_ handle: UInt) -> ChannelCore? { locked { channels.removeValue(forKey: handle) } }
 }
 
+let openChannels = HandleTable()
+
+/// The core object behind a C handle.
+func channel(_ handle: OpaquePointer?) throws(ShmemaphoreError) -> ChannelCore {
+    guard let handle else { throw .invalidArgument("the channel is NULL") }
+    let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
+    guard let core = openChannels.lookUp(key) else {
+        throw .invalidArgument("not an open channel (closed already, or never opened)")
+    }
+    return core
+}
+
+/// A new handle for `core`, valid until `closeHandle`.
 func makeHandle(_ core: ChannelCore) -> OpaquePointer {
-    OpaquePointer(Unmanaged.passRetained(core).toOpaque())
+    let key = openChannels.insert(core)
+    return OpaquePointer(bitPattern: key)!
+}
+
+/// Forgets a handle and returns its channel; nil if it was not open.
+func closeHandle(_ handle: OpaquePointer) -> ChannelCore? {
+    let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
+    return openChannels.remove(key)
 }
 
 /// A file path argument: any bytes (POSIX paths need not be UTF-8), not NULL,

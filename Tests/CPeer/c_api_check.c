@@ -633,6 +633,22 @@ static void test_close_and_role(void) {
     expect_code(shmemaphore_channel_role(p.server), SHMEMAPHORE_ROLE_SERVER, "channel_role of a server");
     expect_code(shmemaphore_channel_role(p.client), SHMEMAPHORE_ROLE_CLIENT, "channel_role of a client");
     close_pair(&p);
+
+    /* Handles are checked, not dereferenced: a closed handle, a second close
+     * and a made-up handle are clean errors, not crashes. */
+    shmemaphore_channel *closed = NULL;
+    if (!expect_code(shmemaphore_server_open(chan("closed"), NULL, &closed), SHMEMAPHORE_OK, "setup: server_open"))
+        return;
+    shmemaphore_close(closed);
+    shmemaphore_close(closed);
+    check(1, "a second close of the same handle is ignored", NULL);
+    expect_code(shmemaphore_send_request(closed, "x", 1), SHMEMAPHORE_E_INVALID_ARGUMENT, "send_request on a closed handle");
+    expect_code(shmemaphore_channel_role(closed), SHMEMAPHORE_E_INVALID_ARGUMENT, "channel_role of a closed handle");
+    shmemaphore_channel *made_up = (shmemaphore_channel *)(uintptr_t)0x12345670u;
+    expect_code(shmemaphore_send_request(made_up, "x", 1), SHMEMAPHORE_E_INVALID_ARGUMENT, "send_request on a made-up handle");
+    shmemaphore_close(made_up);
+    check(1, "close of a made-up handle is ignored", NULL);
+    check(objects_present(chan("closed")) == 0, "the closed server left nothing", "%d remain", objects_present(chan("closed")));
 }
 
 /* ------------------------------------------------------------------------ */
