@@ -7,7 +7,12 @@
 #   2. ABI checks of the release library (scripts/check-abi.sh).
 #   3. The CMake build and ctest: the C API check, C/Swift peer pairings,
 #      the 9-pairing conformance matrix, and install + pkg-config/find_package.
-#   4. No channel object left in /dev/shm by any of the above.
+#   4. Reliability: the Swift tests under AddressSanitizer (+ UBSan for C) and
+#      ThreadSanitizer, the C programs under valgrind (scripts/sanitize.sh),
+#      60 s of fuzzing the receive path (scripts/fuzz.sh), and a 100,000-
+#      exchange C/Swift soak (scripts/soak.sh).  SHMEMAPHORE_QUICK=1 skips
+#      this stage (about 8 minutes) for a fast local run.
+#   5. No channel object left in /dev/shm by any of the above.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +54,18 @@ quietly "$logs/cmake-configure" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release |
 [ "$status" -eq 0 ] && { quietly "$logs/cmake-build" cmake --build build -j "$(nproc)" || status=1; }
 [ "$status" -eq 0 ] && { ctest --test-dir build --output-on-failure || status=1; }
 record "ctest" "$status"
+
+if [ "${SHMEMAPHORE_QUICK:-0}" != 1 ]; then
+    echo "== sanitizers (asan, tsan, valgrind)"
+    scripts/sanitize.sh all
+    record "sanitizers" $?
+    echo "== fuzzing the receive path (60 s)"
+    scripts/fuzz.sh 60
+    record "fuzz" $?
+    echo "== soak (100,000 exchanges, C and Swift)"
+    scripts/soak.sh 100000
+    record "soak" $?
+fi
 
 leftover=$(comm -13 <(echo "$before") <(channel_objects))
 if [ -n "$leftover" ]; then

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int shmemaphore_shim_sem_wait_monotonic(sem_t *sem, int64_t seconds, int64_t nanoseconds) {
     struct timespec deadline = {.tv_sec = (time_t)seconds, .tv_nsec = (long)nanoseconds};
@@ -31,6 +32,10 @@ int shmemaphore_shim_ofd_byte_is_locked(int fd, int64_t offset) {
     if (fcntl(fd, F_OFD_GETLK, &lock) == -1)
         return -1;
     return lock.l_type != F_UNLCK;
+}
+
+int64_t shmemaphore_shim_first_hole(int fd) {
+    return (int64_t)lseek(fd, 0, SEEK_HOLE);
 }
 
 const char *shmemaphore_shim_errno_description(int error_number) {

@@ -182,7 +182,8 @@ package final class ChannelCore {
         }
         // A buggy client may have posted RES twice: a stale token must not pass
         // for the answer to this request.  Free when RES is 0 (no syscall).
-        try responseSemaphore.drain()
+        // Such a client may also have resized DATA since our turn began.
+        if try responseSemaphore.drain() > 0 { turnDataStatus = nil }
         // One byte more than the request: a NUL after it, for peers that read
         // the request as a C string.  The wire length excludes it.
         var status = try turnStatus()

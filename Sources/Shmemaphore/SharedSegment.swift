@@ -97,18 +97,16 @@ final class SharedSegment {
     /// Makes sure the first `count` bytes have memory behind them.  A peer
     /// that grew the segment with ftruncate (the original apps do) leaves
     /// holes, and touching a hole when /dev/shm is full is SIGBUS; reserving
-    /// turns that into ENOSPC.  Costs nothing when there are no holes
-    /// (st_blocks covers the size), which is always so for segments we grew.
+    /// turns that into ENOSPC.  Free when the segment has no holes at all
+    /// (st_blocks covers the size), which is always so for segments we grew;
+    /// otherwise one lseek(SEEK_HOLE) tells whether the first `count` bytes
+    /// have one.  Only those bytes are reserved: a peer must not be able to
+    /// make us allocate a huge sparse segment.
     func backWithMemory(count: Int, status: inout stat) throws(ShmemaphoreError) {
-        let allocated = Int(status.st_blocks) * 512
-        guard count > 0, allocated < min(Int(status.st_size), count) else { return }
-        // Fill every hole at once so that later exchanges skip this; if that
-        // does not fit, settle for the bytes needed now.
-        do {
-            try reserve(Int(status.st_size))
-        } catch .system(errno: ENOSPC, _) {
-            try reserve(count)
-        }
+        guard count > 0, Int(status.st_blocks) * 512 < Int(status.st_size) else { return }
+        let firstHole = try syscall("lseek \(name) SEEK_HOLE") { shmemaphore_shim_first_hole(descriptor) }
+        guard firstHole < Int64(count) else { return }
+        try reserve(count)
         status = try self.status()
     }
 

@@ -37,6 +37,9 @@ public struct ResponseMetadata: Equatable, Sendable {
 
     /// Metadata of an image of `width` × `height` × `channels` 8-bit samples.
     public static func image(width: UInt64, height: UInt64, channels: UInt64) throws(ShmemaphoreError) -> ResponseMetadata {
+        guard width > 0, height > 0, channels > 0 else {
+            throw .invalidArgument("image shape \(width)×\(height)×\(channels) has a zero dimension")
+        }
         let metadata = ResponseMetadata(bytes: 0, width: width, height: height, channels: channels)
         guard let bytes = metadata.imageByteCount else {
             throw .tooLarge("\(width) × \(height) × \(channels) overflows 64 bits")

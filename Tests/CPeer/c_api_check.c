@@ -945,7 +945,8 @@ static void test_wrong_state(void) {
 static void test_timeouts(void) {
     struct pair p;
     shmemaphore_response r, before;
-    const uint8_t *req = (const uint8_t *)"sentinel";
+    static const uint8_t sentinel[] = "sentinel";
+    const uint8_t *req = sentinel;
     uint64_t len = 4242;
     int64_t start, elapsed;
     int rc;
@@ -954,7 +955,7 @@ static void test_timeouts(void) {
 
     rc = shmemaphore_receive_request(p.client, 0, &req, &len);
     expect_code(rc, SHMEMAPHORE_E_TIMEOUT, "client receive_request timeout 0 with nothing pending");
-    check(len == 4242 && req == (const uint8_t *)"sentinel", "receive_request timeout leaves out-params untouched",
+    check(len == 4242 && req == sentinel, "receive_request timeout leaves out-params untouched",
           "length %" PRIu64, len);
     start = now_ms();
     rc = shmemaphore_receive_request(p.client, 20, &req, &len);

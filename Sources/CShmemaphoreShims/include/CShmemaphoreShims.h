@@ -31,6 +31,10 @@ int shmemaphore_shim_ofd_lock_byte(int fd, int64_t offset);
  *  `offset` of `fd`: 1 yes, 0 no, -1 error (errno set). */
 int shmemaphore_shim_ofd_byte_is_locked(int fd, int64_t offset);
 
+/** Offset of the first hole of `fd` (lseek SEEK_HOLE; the file size when it
+ *  has none), or -1 with errno. */
+int64_t shmemaphore_shim_first_hole(int fd);
+
 /** Static description of an errno value (strerrordesc_np); never NULL. */
 const char *shmemaphore_shim_errno_description(int error_number);
 
