@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing libshmemaphore needs beyond the Swift
 # toolchain, on Debian: stb (image decode/encode), pkg-config, a C compiler,
-# CMake (C examples, install, ctest).
+# CMake (C examples, install, ctest), valgrind and unshare (reliability stage).
 # Only missing packages are installed; as non-root it just reports them.
 set -euo pipefail
 
-packages=(libstb-dev pkg-config gcc libc6-dev binutils cmake)
+packages=(libstb-dev pkg-config gcc libc6-dev binutils cmake valgrind util-linux)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

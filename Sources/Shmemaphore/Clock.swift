@@ -29,8 +29,6 @@ struct Deadline: Sendable {
     /// nil: wait forever.
     var instant: MonotonicInstant?
 
-    static let never = Deadline(instant: nil)
-
     /// A deadline `timeout` from now; nil means infinite.
     init(timeout: Duration?) {
         guard let timeout else { self.instant = nil; return }
