@@ -250,8 +250,15 @@ final class Harness {
         let prefix = getenv("SHMEMAPHORE_FUZZ_PREFIX").map { String(cString: $0) } ?? "shmfuzz"
         do {
             name = try ChannelName("\(prefix)-\(getpid())")
-            let server = try ChannelCore.openServer(name, options: ChannelOptions())
-            let client = try ChannelCore.openClient(name, options: ChannelOptions())
+            // The hostile peer played here shrinks segments behind the back of
+            // a side whose peer holds its liveness lock: that breaks the
+            // trusted-peer promise (docs/PROTOCOL.md 9b), which only a side told
+            // to check every turn survives.  A side facing a peer without a lock
+            // (an original app) runs these same checks by itself.
+            var options = ChannelOptions()
+            options.checkSegmentsEveryTurn = true
+            let server = try ChannelCore.openServer(name, options: options)
+            let client = try ChannelCore.openClient(name, options: options)
             self.server = server
             self.client = client
         } catch {

@@ -3,7 +3,7 @@
  * no libshmemaphore.  Built by CMake as <build>/bin/shmemaphore-bench-baselines.
  *
  * Usage
- *   shmemaphore-bench-baselines --impl raw|raw-zc|uds|pipe|memcpy
+ *   shmemaphore-bench-baselines --impl raw|raw-timed|raw-zc|uds|pipe|memcpy
  *                               --workload W1|W2|W3 [--count N] [--warmup M]
  *                               [--cpus REQUESTER,RESPONDER] [--count-syscalls]
  *
@@ -20,6 +20,10 @@
  *           it into DATA (the copy path), then the four response words.  The
  *           requester checksums DATA in place.  The names are unlinked as
  *           soon as both processes hold them, so nothing is ever left behind.
+ *   raw-timed  raw, but every wait is bounded, as a wait that must notice a
+ *           dead peer has to be: sem_clockwait(CLOCK_MONOTONIC) with a
+ *           deadline 50 ms after the wait starts (one clock_gettime per
+ *           wait), re-armed for another 50 ms on ETIMEDOUT, retried on EINTR.
  *   raw-zc  raw, but the responder writes the payload straight into DATA.
  *   uds     a SOCK_STREAM socketpair; requests are [u64 length][bytes],
  *           responses [4 x u64 words][payload]; the responder writes header
@@ -142,12 +146,45 @@ typedef struct raw_channel {
     volatile uint64_t *head; /* 4 words */
     uint8_t *data;
     int zero_copy;
+    int timed; /* raw-timed: bounded waits (raw_timed_wait) */
 } raw_channel;
 
-static void raw_wait(sem_t *semaphore) {
+static void raw_plain_wait(sem_t *semaphore) {
     while (sem_wait(semaphore) != 0)
         if (errno != EINTR)
             bench_die("sem_wait: %s", strerror(errno));
+}
+
+/* The slice of a bounded wait: where a real implementation would check
+ * whether its peer is still alive before waiting another slice. */
+#define RAW_TIMED_SLICE_NS 50000000L
+
+static void raw_timed_wait(sem_t *semaphore) {
+    struct timespec deadline;
+    if (clock_gettime(CLOCK_MONOTONIC, &deadline) != 0)
+        bench_die("clock_gettime: %s", strerror(errno));
+    for (;;) {
+        deadline.tv_nsec += RAW_TIMED_SLICE_NS; /* ETIMEDOUT: the next slice */
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec += 1;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        int result;
+        do
+            result = sem_clockwait(semaphore, CLOCK_MONOTONIC, &deadline);
+        while (result != 0 && errno == EINTR);
+        if (result == 0)
+            return;
+        if (errno != ETIMEDOUT)
+            bench_die("sem_clockwait: %s", strerror(errno));
+    }
+}
+
+static void raw_wait(const raw_channel *channel, sem_t *semaphore) {
+    if (channel->timed)
+        raw_timed_wait(semaphore);
+    else
+        raw_plain_wait(semaphore);
 }
 
 static void raw_post(sem_t *semaphore) {
@@ -192,7 +229,7 @@ static void raw_responder(const options *opts, void *context) {
             bench_window_begin(&before);
             started = bench_now_ns();
         }
-        raw_wait(channel->request);
+        raw_wait(channel, channel->request);
         check_request(workload, channel->data, channel->head[0], seq);
         if (channel->zero_copy) {
             bench_fill(channel->data, workload->bytes, seq);
@@ -213,7 +250,7 @@ static void raw_responder(const options *opts, void *context) {
     free(own);
 }
 
-static void run_raw(const options *opts, int zero_copy) {
+static void run_raw(const options *opts, int zero_copy, int timed) {
     const bench_workload *workload = opts->workload;
     char names[4][64];
     long pid = (long)getpid();
@@ -221,7 +258,7 @@ static void run_raw(const options *opts, int zero_copy) {
     snprintf(names[1], sizeof names[1], "/SEM_shmemaphore-bench-raw-%ld_RES", pid);
     snprintf(names[2], sizeof names[2], "/SEG_shmemaphore-bench-raw-%ld_HEAD", pid);
     snprintf(names[3], sizeof names[3], "/SEG_shmemaphore-bench-raw-%ld_DATA", pid);
-    raw_channel channel = {.zero_copy = zero_copy};
+    raw_channel channel = {.zero_copy = zero_copy, .timed = timed};
     channel.request = raw_semaphore(names[0]);
     channel.response = raw_semaphore(names[1]);
     channel.head = raw_segment(names[2], 32);
@@ -246,7 +283,7 @@ static void run_raw(const options *opts, int zero_copy) {
             memcpy(channel.data, &seq, sizeof seq);
         channel.head[0] = length;
         raw_post(channel.request);
-        raw_wait(channel.response);
+        raw_wait(&channel, channel.response);
         uint64_t words[4] = {channel.head[0], channel.head[1], channel.head[2], channel.head[3]};
         check_payload(workload, words, channel.data, seq);
         int64_t t1 = bench_now_ns();
@@ -437,9 +474,9 @@ static void run_memcpy(const options *opts) {
 /* ------------------------------------------------------------------------ */
 
 static void usage(void) {
-    fprintf(stderr, "usage: shmemaphore-bench-baselines --impl raw|raw-zc|uds|pipe|memcpy --workload W1|W2|W3\n"
-                    "                                   [--count N] [--warmup M] [--cpus REQUESTER,RESPONDER]\n"
-                    "                                   [--count-syscalls]\n");
+    fprintf(stderr, "usage: shmemaphore-bench-baselines --impl raw|raw-timed|raw-zc|uds|pipe|memcpy\n"
+                    "                                   --workload W1|W2|W3 [--count N] [--warmup M]\n"
+                    "                                   [--cpus REQUESTER,RESPONDER] [--count-syscalls]\n");
     exit(2);
 }
 
@@ -483,9 +520,11 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_DFL);
     bench_prepare();
     if (strcmp(opts.impl, "raw") == 0)
-        run_raw(&opts, 0);
+        run_raw(&opts, 0, 0);
+    else if (strcmp(opts.impl, "raw-timed") == 0)
+        run_raw(&opts, 0, 1);
     else if (strcmp(opts.impl, "raw-zc") == 0)
-        run_raw(&opts, 1);
+        run_raw(&opts, 1, 0);
     else if (strcmp(opts.impl, "uds") == 0)
         run_uds(&opts);
     else if (strcmp(opts.impl, "pipe") == 0)

@@ -1,13 +1,14 @@
 /*
  * bench_peer.c - one side of a libshmemaphore benchmark, through the C API
  * (include/shmemaphore.h).  Built by CMake as <build>/bin/shmemaphore-bench-peer;
- * `shmemaphore bench` starts two of them (lib-c), or one against its own
- * Swift peer (lib-mixed).
+ * `shmemaphore bench` starts two of them (lib-c, lib-c-zc, lib-c-blocking), or
+ * one against its own Swift peer (lib-mixed).
  *
  * Usage
  *   shmemaphore-bench-peer --role requester|responder --workload W1|W2|W3
  *                          --channel NAME [--count N] [--warmup M] [--cpu K]
- *                          [--zero-copy] [--impl LABEL] [--count-syscalls]
+ *                          [--zero-copy] [--wait adaptive|blocking] [--impl LABEL]
+ *                          [--count-syscalls]
  *
  *   requester  the server: opens the channel, sends warmup + count requests
  *              (W1: the 8-byte sequence number; W2/W3: a short name), times
@@ -19,6 +20,10 @@
  *              (copy path), or with --zero-copy written straight into
  *              shmemaphore_reserve's buffer and published with
  *              shmemaphore_commit.
+ *
+ * --wait blocking opens the channel with SHMEMAPHORE_FLAG_BLOCKING_WAIT (every
+ * wait sleeps in the kernel at once); the default, adaptive, opens it with
+ * the library's defaults.
  *
  * --count-syscalls counts the loop's system calls with perf counters
  * (benchmarks/bench_syscount.c).
@@ -39,10 +44,19 @@ static void check(int status, const char *what, uint64_t seq) {
                   shmemaphore_strerror(status));
 }
 
+/* The options both roles open with: the defaults plus `flags`. */
+static shmemaphore_options peer_options(uint32_t flags) {
+    shmemaphore_options options;
+    check(shmemaphore_options_init(&options, sizeof options), "shmemaphore_options_init", 0);
+    options.flags = flags;
+    return options;
+}
+
 static void run_requester(const bench_workload *workload, const char *channel_name, long count, long warmup,
-                          int cpu, const char *impl) {
+                          int cpu, uint32_t flags, const char *impl) {
+    shmemaphore_options options = peer_options(flags);
     shmemaphore_channel *channel = NULL;
-    check(shmemaphore_server_open(channel_name, NULL, &channel), "shmemaphore_server_open", 0);
+    check(shmemaphore_server_open(channel_name, &options, &channel), "shmemaphore_server_open", 0);
     int64_t *latencies = bench_buffer((uint64_t)count * sizeof *latencies); /* every page touched */
     uint64_t request_seq = 0;
     const void *request = workload->request ? (const void *)workload->request : (const void *)&request_seq;
@@ -85,9 +99,8 @@ static void run_requester(const bench_workload *workload, const char *channel_na
 }
 
 static void run_responder(const bench_workload *workload, const char *channel_name, long count, long warmup,
-                          int cpu, int zero_copy, const char *impl) {
-    shmemaphore_options options;
-    shmemaphore_options_init(&options, sizeof options);
+                          int cpu, int zero_copy, uint32_t flags, const char *impl) {
+    shmemaphore_options options = peer_options(flags);
     options.attach_timeout_ms = 30000;
     shmemaphore_channel *channel = NULL;
     check(shmemaphore_client_open(channel_name, &options, &channel), "shmemaphore_client_open", 0);
@@ -138,8 +151,8 @@ static void run_responder(const bench_workload *workload, const char *channel_na
 
 static void usage(void) {
     fprintf(stderr, "usage: shmemaphore-bench-peer --role requester|responder --workload W1|W2|W3 --channel NAME\n"
-                    "                              [--count N] [--warmup M] [--cpu K] [--zero-copy] [--impl LABEL]\n"
-                    "                              [--count-syscalls]\n");
+                    "                              [--count N] [--warmup M] [--cpu K] [--zero-copy]\n"
+                    "                              [--wait adaptive|blocking] [--impl LABEL] [--count-syscalls]\n");
     exit(2);
 }
 
@@ -148,6 +161,7 @@ int main(int argc, char **argv) {
     const char *role = NULL, *workload_name = NULL, *channel = NULL, *impl = "lib-c";
     long count = 1000, warmup = 100;
     int cpu = -1, zero_copy = 0;
+    uint32_t flags = 0; /* adaptive waiting: the library's default */
     for (int i = 1; i < argc; i++) {
         const char *option = argv[i];
         if (strcmp(option, "--zero-copy") == 0) {
@@ -175,6 +189,14 @@ int main(int argc, char **argv) {
             warmup = bench_parse_long(value, option);
         else if (strcmp(option, "--cpu") == 0)
             cpu = (int)bench_parse_long(value, option);
+        else if (strcmp(option, "--wait") == 0) {
+            if (strcmp(value, "blocking") == 0)
+                flags |= SHMEMAPHORE_FLAG_BLOCKING_WAIT;
+            else if (strcmp(value, "adaptive") == 0)
+                flags &= ~SHMEMAPHORE_FLAG_BLOCKING_WAIT;
+            else
+                bench_die("--wait: '%s' is not adaptive or blocking", value);
+        }
         else
             usage();
     }
@@ -186,9 +208,9 @@ int main(int argc, char **argv) {
     bench_pin(cpu);
     bench_prepare();
     if (strcmp(role, "requester") == 0)
-        run_requester(workload, channel, count, warmup, cpu, impl);
+        run_requester(workload, channel, count, warmup, cpu, flags, impl);
     else if (strcmp(role, "responder") == 0)
-        run_responder(workload, channel, count, warmup, cpu, zero_copy, impl);
+        run_responder(workload, channel, count, warmup, cpu, zero_copy, flags, impl);
     else
         usage();
     return 0;

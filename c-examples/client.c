@@ -10,7 +10,8 @@
  *
  * Usage
  *   client [--channel NAME] [--dir DIR] [--count N] [--timeout SECONDS]
- *          [--attach-timeout SECONDS] [--help]
+ *          [--attach-timeout SECONDS] [--blocking-wait] [--check-every-turn]
+ *          [--help]
  *
  *   client --dir img &                  # serve img/apple.png, img/dog.jpg, ...
  *   server --out /tmp/out --count 10
@@ -102,7 +103,7 @@ static void print_name(FILE *out, const char *name)
 static void usage(FILE *out)
 {
     fputs("usage: client [--channel NAME] [--dir DIR] [--count N] [--timeout SECONDS]\n"
-          "              [--attach-timeout SECONDS]\n"
+          "              [--attach-timeout SECONDS] [--blocking-wait] [--check-every-turn]\n"
           "\n"
           "Answers the requests of the shmemaphore server on channel NAME with the\n"
           "image files in DIR: a request \"dog\" gets DIR/dog, DIR/dog.png, DIR/dog.jpg,\n"
@@ -116,6 +117,12 @@ static void usage(FILE *out)
           "                            (default: wait forever)\n"
           "  --attach-timeout SECONDS  how long to wait for the server to create the\n"
           "                            channel (default 10)\n"
+          "  --blocking-wait           never spin: sleep in the kernel at once on every\n"
+          "                            wait (default: adaptive, spins briefly when that\n"
+          "                            pays)\n"
+          "  --check-every-turn        fstat the segments and pread/pwrite HEAD on every\n"
+          "                            turn, even for a server that holds its liveness\n"
+          "                            lock (3 more system calls per round trip)\n"
           "  --help                    show this help\n"
           "\n"
           "Exit status: 0 the server closed the channel, N requests were served, or\n"
@@ -252,6 +259,7 @@ int main(int argc, char **argv)
     long count = 0;
     int64_t idle_timeout_ms = -1; /* -1: wait forever */
     int64_t attach_timeout_ms = 10000;
+    uint32_t flags = 0; /* SHMEMAPHORE_FLAG_* from --blocking-wait, --check-every-turn */
 
     static const struct option long_options[] = {
         {"channel", required_argument, NULL, 'c'},
@@ -259,6 +267,8 @@ int main(int argc, char **argv)
         {"count", required_argument, NULL, 'N'},
         {"timeout", required_argument, NULL, 't'},
         {"attach-timeout", required_argument, NULL, 'a'},
+        {"blocking-wait", no_argument, NULL, 'b'},
+        {"check-every-turn", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -285,6 +295,8 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'b': flags |= SHMEMAPHORE_FLAG_BLOCKING_WAIT; break;
+        case 'k': flags |= SHMEMAPHORE_FLAG_CHECK_EVERY_TURN; break;
         case 'h': usage(stdout); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE;
         }
@@ -326,6 +338,7 @@ int main(int argc, char **argv)
         return EXIT_OPEN;
     }
     options.attach_timeout_ms = attach_timeout_ms;
+    options.flags = flags;
 
     shmemaphore_channel *ch = NULL;
     rc = shmemaphore_client_open(channel_name, &options, &ch);

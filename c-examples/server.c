@@ -10,7 +10,7 @@
  * Usage
  *   server [--channel NAME] [--names a,b,c | --requests FILE] [--count N]
  *          [--out DIR] [--format png|jpg|bmp|tga] [--timeout SECONDS]
- *          [--seed S] [--help]
+ *          [--seed S] [--blocking-wait] [--check-every-turn] [--help]
  *
  *   client --dir img &                  # serve img/apple.png, img/dog.jpg, ...
  *   server --out /tmp/out --count 10    # 10 random requests, saved to /tmp/out
@@ -142,7 +142,7 @@ static void usage(FILE *out)
 {
     fputs("usage: server [--channel NAME] [--names a,b,c | --requests FILE] [--count N]\n"
           "              [--out DIR] [--format png|jpg|bmp|tga] [--timeout SECONDS]\n"
-          "              [--seed S]\n"
+          "              [--seed S] [--blocking-wait] [--check-every-turn]\n"
           "\n"
           "Sends N requests to the shmemaphore client on channel NAME: random names\n"
           "from the --names list, or the lines of FILE in order (cycling).  Prints one\n"
@@ -163,6 +163,11 @@ static void usage(FILE *out)
           "  --format F         png, jpg, bmp or tga (default png)\n"
           "  --timeout SECONDS  how long to wait for each response (default 10)\n"
           "  --seed S           seed for the random choice of names (default: time)\n"
+          "  --blocking-wait    never spin: sleep in the kernel at once on every wait\n"
+          "                     (default: adaptive, spins briefly when that pays)\n"
+          "  --check-every-turn fstat the segments and pread/pwrite HEAD on every turn,\n"
+          "                     even for a client that holds its liveness lock\n"
+          "                     (3 more system calls per round trip)\n"
           "  --help             show this help\n"
           "\n"
           "Exit status: 0 all exchanges done (error responses included), 1 an\n"
@@ -359,6 +364,7 @@ int main(int argc, char **argv)
     const char *format = "png";
     int64_t timeout_ms = 10000;
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    uint32_t flags = 0; /* SHMEMAPHORE_FLAG_* from --blocking-wait, --check-every-turn */
 
     static const struct option long_options[] = {
         {"channel", required_argument, NULL, 'c'},
@@ -369,6 +375,8 @@ int main(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},
         {"timeout", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},
+        {"blocking-wait", no_argument, NULL, 'b'},
+        {"check-every-turn", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -407,6 +415,8 @@ int main(int argc, char **argv)
             }
             seed = (unsigned)value;
             break;
+        case 'b': flags |= SHMEMAPHORE_FLAG_BLOCKING_WAIT; break;
+        case 'k': flags |= SHMEMAPHORE_FLAG_CHECK_EVERY_TURN; break;
         case 'h': usage(stdout); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE; /* getopt printed why */
         }
@@ -458,11 +468,22 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    /* NULL options = defaults: objects mode 0600, stale objects from a
-     * crashed earlier run are reset.  Opening does not wait for a client:
-     * a request sent before the client attaches simply waits for it. */
+    /* The defaults (objects mode 0600, stale objects from a crashed earlier
+     * run are reset, adaptive waiting), plus the flags asked for.  Always
+     * start from shmemaphore_options_init: it records sizeof options, which
+     * keeps this program working with newer libraries whose struct has grown.
+     * Opening does not wait for a client: a request sent before the client
+     * attaches simply waits for it. */
+    shmemaphore_options options;
+    int rc = shmemaphore_options_init(&options, sizeof options);
+    if (rc != SHMEMAPHORE_OK) {
+        fprintf(stderr, "server: shmemaphore_options_init: %s\n", shmemaphore_strerror(rc));
+        free_requests(requests, request_count);
+        return EXIT_OPEN;
+    }
+    options.flags = flags;
     shmemaphore_channel *ch = NULL;
-    int rc = shmemaphore_server_open(channel_name, NULL, &ch);
+    rc = shmemaphore_server_open(channel_name, &options, &ch);
     if (rc != SHMEMAPHORE_OK) {
         fprintf(stderr, "server: cannot open channel \"%s\": %s (%s)\n", channel_name,
                 shmemaphore_strerror(rc), shmemaphore_error_name(rc));

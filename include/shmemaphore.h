@@ -178,9 +178,25 @@ SHMEMAPHORE_API const char *shmemaphore_error_name(int code);
                                        count (semaphores that a waiting
                                        client created are fine) */
 
-/** Flags for shmemaphore_options.flags. */
+/** Flags for shmemaphore_options.flags.  Each applies to the side that sets
+ *  it; the two sides of a channel may choose differently. */
 #define SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER 0x1u /**< attach to objects owned
                                                        by another user */
+/** Never spin or yield: every wait sleeps in the kernel at once.  Default
+ *  (flag clear): adaptive waiting, which, when recent waits show it pays,
+ *  first spins briefly in user space (a peer on another CPU) or yields the
+ *  CPU (a peer on the same CPU), at most 20 us, before it sleeps, and stops
+ *  doing either by itself when the peer answers slowly.  Set it to spend no
+ *  CPU time waiting, at the cost of a kernel wake-up per turn. */
+#define SHMEMAPHORE_FLAG_BLOCKING_WAIT 0x2u
+/** Check the segments' sizes (fstat) and read and write HEAD with
+ *  pread/pwrite on every turn, even when the peer holds its liveness lock.
+ *  Default (flag clear): with a lock-holding peer, which thereby promises
+ *  never to shrink the segments, HEAD is mapped and sizes are checked only
+ *  when a payload needs more than was verified (docs/PROTOCOL.md, "Trusted
+ *  peers").  Costs 3 system calls per round trip; for peers you do not
+ *  trust to keep that promise. */
+#define SHMEMAPHORE_FLAG_CHECK_EVERY_TURN 0x4u
 
 /**
  * Options for opening a channel.  Forward compatible in both directions:
@@ -202,7 +218,10 @@ typedef struct shmemaphore_options {
     /** Server only: SHMEMAPHORE_STALE_RESET (default) or
      *  SHMEMAPHORE_STALE_FAIL. */
     uint32_t stale_policy;
-    /** Bitwise OR of SHMEMAPHORE_FLAG_* values; default 0. */
+    /** Bitwise OR of SHMEMAPHORE_FLAG_* values (ALLOW_FOREIGN_OWNER,
+     *  BLOCKING_WAIT, CHECK_EVERY_TURN); default 0: own objects only,
+     *  adaptive waiting, trusted lock-holding peers.  Unknown bits give
+     *  SHMEMAPHORE_E_INVALID_ARGUMENT. */
     uint32_t flags;
     /** Must be 0. */
     uint32_t reserved;

@@ -247,7 +247,8 @@ int check_abi_header_tu(shmemaphore_channel *channel)
     const char *name = shmemaphore_error_name(SHMEMAPHORE_E_TIMEOUT);
 
     shmemaphore_options_init(&o, sizeof o);
-    o.flags |= SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER;
+    o.flags |= SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER | SHMEMAPHORE_FLAG_BLOCKING_WAIT |
+               SHMEMAPHORE_FLAG_CHECK_EVERY_TURN;
     o.stale_policy = SHMEMAPHORE_STALE_FAIL;
     m.channels = SHMEMAPHORE_CHANNELS_ERROR;
     if (shmemaphore_channel_role(channel) == SHMEMAPHORE_ROLE_SERVER)

@@ -41,9 +41,40 @@ package final class ChannelCore {
     /// Whether the peer has been seen holding its liveness lock on HEAD.  Only
     /// then does a missing lock mean a dead peer: original peers take none.
     private var peerLockSeen = false
+    /// What the fast path may rely on while the peer is trusted; nil while it
+    /// is not (docs/PROTOCOL.md, "Trusted peers").
+    private var trust: PeerTrust?
+    /// When this side last tried to establish trust and could not (a peer
+    /// without a lock, or none attached yet), and how many checked turns it
+    /// skipped since: such a peer costs one lock test per `trustInterval` or
+    /// per `trustRetryTurns` turns, whichever comes first, not one per turn.
+    private var lastTrustAttempt: MonotonicInstant?
+    private var turnsSinceTrustAttempt = 0
+    /// Whether the next wait spins first (`WaitStrategy.adaptive`).
+    private var spinPolicy: SpinPolicy
+
+    /// What a trusted peer lets this side skip: a peer holding its liveness
+    /// lock promises never to shrink a segment or punch holes in it, so what
+    /// was verified stays true; only growth needs a new look.
+    struct PeerTrust {
+        /// HEAD, mapped (at least `Wire.headerSegmentSize` bytes); owned by `header`.
+        let headerWords: UnsafeMutableRawPointer
+        /// Leading bytes of DATA known to exist, with memory behind them, inside our mapping.
+        let dataLength: Int
+        /// When the peer's lock and the sizes were last checked.
+        let checkedAt: MonotonicInstant
+    }
 
     /// How often a waiting client checks that the server is still there.
     static let livenessInterval: Int64 = 50_000_000
+    /// How long a check of the peer's lock and of the segment sizes is
+    /// relied on before a turn checks again.  It bounds the time in which a
+    /// trusted peer that died could be replaced by one that breaks the promise.
+    static let trustInterval: Int64 = 50_000_000
+    /// Checked turns after which a side that could not trust its peer tries
+    /// again even before `trustInterval` passed: a server's first request
+    /// usually goes out before its client has attached.
+    static let trustRetryTurns = 16
     /// How often a client polls for the server's segments while attaching.
     static let attachPollInterval: Int64 = 5_000_000
     /// How long a client waits for a restarting server to re-create its segments.
@@ -61,6 +92,7 @@ package final class ChannelCore {
         self.responseSemaphore = responseSemaphore
         self.header = header
         self.data = data
+        self.spinPolicy = SpinPolicy(strategy: options.waitStrategy)
     }
 
     deinit { close() }
@@ -90,11 +122,15 @@ package final class ChannelCore {
             }
             // HEAD is replaced before DATA and created before DATA, so a client
             // that finds a fresh DATA also finds a fresh HEAD.
+            // A client may still map the old HEAD and trust it: the retired
+            // word, set once both names are gone, sends it to the new ones.
+            let oldHeader = SharedSegment.openExisting(name.headerSegment)
             SharedSegment.unlink(name.headerSegment)
             SharedSegment.unlink(name.dataSegment)
-            let header = try SharedSegment.create(name.headerSegment, mode: options.mode, size: Wire.initialHeaderSegmentSize)
+            SharedSegment.retireHeader(descriptor: oldHeader)
+            let header = try SharedSegment.create(name.headerSegment, mode: options.mode, size: Wire.headerSegmentSize)
             // Held for the channel's life; the kernel drops it if this process dies.
-            _ = try header.lockByte(at: Wire.serverLivenessByte)
+            if !options.emulatesOriginalPeer { _ = try header.lockByte(at: Wire.serverLivenessByte) }
             let data: SharedSegment
             do {
                 data = try SharedSegment.create(name.dataSegment, mode: options.mode, size: Wire.initialDataSegmentSize)
@@ -183,18 +219,24 @@ package final class ChannelCore {
         // A buggy client may have posted RES twice: a stale token must not pass
         // for the answer to this request.  Free when RES is 0 (no syscall).
         // Such a client may also have resized DATA since our turn began.
-        if try responseSemaphore.drain() > 0 { turnDataStatus = nil }
+        if try responseSemaphore.drain() > 0 {
+            turnDataStatus = nil
+            trust = nil
+        }
         // One byte more than the request: a NUL after it, for peers that read
         // the request as a C string.  The wire length excludes it.
-        var status = try turnStatus()
-        let buffer = try data.writableBytes(count: request.count + 1, status: &status)
-        turnDataStatus = status
+        let buffer = try writableData(count: request.count + 1)
         if let source = request.baseAddress, request.count > 0 {
             buffer.copyMemory(from: source, byteCount: request.count)
         }
         buffer.storeBytes(of: 0, toByteOffset: request.count, as: UInt8.self)
         var length = UInt64(request.count)
-        try header.write(&length, count: Wire.requestHeaderSize, offset: 0)
+        // writableData evaluated the trust for this turn.
+        if let trust {
+            trust.headerWords.storeBytes(of: length, as: UInt64.self)
+        } else {
+            try header.write(&length, count: Wire.requestHeaderSize, offset: 0)
+        }
         // Until a client has been seen alive, look before posting: a client
         // that takes this request and dies at once is then still noticed.
         if !peerLockSeen { peerLockSeen = try header.isByteLocked(at: Wire.clientLivenessByte) }
@@ -213,7 +255,7 @@ package final class ChannelCore {
         // Until a client has been seen holding its lock, look once before
         // waiting: a client that dies during the first slice is then noticed.
         if !peerLockSeen { try checkClientAlive() }
-        let arrived = try waitForToken(on: \.responseSemaphore, deadline: Deadline(timeout: timeout)) {
+        let arrived = try waitForToken(on: .response, timeout: timeout) {
             () throws(ShmemaphoreError) in try self.checkClientAlive()
         }
         guard arrived else { throw .timeout }
@@ -221,19 +263,27 @@ package final class ChannelCore {
         state = .idle
         // A fast client may answer before any slice looked: look now, once.
         if !peerLockSeen { try checkClientAlive() }
-        var words = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        let read = try withUnsafeMutableBytes(of: &words) { buffer throws(ShmemaphoreError) in
-            try header.read(into: buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)
-        }
-        guard read == Wire.responseHeaderSize else {
-            throw .protocolViolation("the header segment holds \(read) bytes; a response header needs \(Wire.responseHeaderSize)")
-        }
-        let metadata = withUnsafeBytes(of: &words) { ResponseMetadata(words: $0) }
-        let kind = try metadata.kind()
         // The server's turn starts here and lasts until its next request.
-        let status = try data.status()
-        turnDataStatus = status
-        let payload = try mappedPayload(count: metadata.bytes, dataStatus: status, what: "response")
+        let trust = currentTrust()
+        let metadata: ResponseMetadata
+        if let trust {
+            metadata = ResponseMetadata(words: UnsafeRawBufferPointer(start: trust.headerWords, count: Wire.responseHeaderSize))
+        } else {
+            var words = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            let read = try withUnsafeMutableBytes(of: &words) { buffer throws(ShmemaphoreError) in
+                try header.read(into: buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)
+            }
+            guard read == Wire.responseHeaderSize else {
+                throw .protocolViolation("the header segment holds \(read) bytes; a response header needs \(Wire.responseHeaderSize)")
+            }
+            metadata = withUnsafeBytes(of: &words) { ResponseMetadata(words: $0) }
+        }
+        let kind = try metadata.kind()
+        if let trust, metadata.bytes <= UInt64(trust.dataLength) {
+            let payload = UnsafeRawBufferPointer(start: data.mapping, count: Int(metadata.bytes))
+            return ReceivedResponse(metadata: metadata, kind: kind, payload: payload)
+        }
+        let payload = try checkedPayload(count: metadata.bytes, dataStatus: try data.status(), what: "response")
         return ReceivedResponse(metadata: metadata, kind: kind, payload: payload)
     }
 
@@ -248,7 +298,7 @@ package final class ChannelCore {
         case .peerGone: throw .peerGone
         default: throw .wrongState("the current request is not answered yet")
         }
-        let arrived = try waitForToken(on: \.requestSemaphore, deadline: Deadline(timeout: timeout)) {
+        let arrived = try waitForToken(on: .request, timeout: timeout) {
             () throws(ShmemaphoreError) in
             _ = try self.dataStatusFollowingServer()
             try self.checkServerAlive()
@@ -257,14 +307,23 @@ package final class ChannelCore {
         // From here on the server waits for an answer: even a malformed request
         // leaves the client holding it, so that it can still answer with an error.
         state = .holdingRequest
+        // A retired HEAD means the server was replaced: the checked path
+        // below finds DATA unlinked and follows it to the new segments.
+        if let trust = currentTrust(),
+            trust.headerWords.load(fromByteOffset: Wire.retiredWordOffset, as: UInt64.self) != Wire.retiredMarker
+        {
+            let length = trust.headerWords.load(as: UInt64.self)
+            if length <= UInt64(trust.dataLength) {
+                return UnsafeRawBufferPointer(start: data.mapping, count: Int(length))
+            }
+        }
         let dataStatus = try dataStatusFollowingServer()
-        turnDataStatus = dataStatus
         var length: UInt64 = 0
         let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)
         guard read == Wire.requestHeaderSize else {
             throw .protocolViolation("the header segment holds \(read) bytes; a request header needs \(Wire.requestHeaderSize)")
         }
-        return try mappedPayload(count: length, dataStatus: dataStatus, what: "request")
+        return try checkedPayload(count: length, dataStatus: dataStatus, what: "request")
     }
 
     /// Answers the held request with a copy of `payload` (client).
@@ -336,8 +395,13 @@ package final class ChannelCore {
     /// Writes the response header, then posts: the post is the release barrier.
     private func publish(_ metadata: ResponseMetadata) throws(ShmemaphoreError) {
         var words = metadata.words
-        try withUnsafeBytes(of: &words) { buffer throws(ShmemaphoreError) in
-            try header.write(buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)
+        // The turn's trust, as the writableData call of this turn evaluated it.
+        if let trust {
+            trust.headerWords.storeBytes(of: words, as: (UInt64, UInt64, UInt64, UInt64).self)
+        } else {
+            try withUnsafeBytes(of: &words) { buffer throws(ShmemaphoreError) in
+                try header.write(buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)
+            }
         }
         turnDataStatus = nil
         try responseSemaphore.post()
@@ -353,16 +417,21 @@ package final class ChannelCore {
     }
 
     /// A writable mapping of DATA's first `count` bytes, grown if needed.
+    /// With a trusted peer and bytes already verified, no system call.
     private func writableData(count: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
+        if let trust = currentTrust(), count <= trust.dataLength, let mapping = data.mapping { return mapping }
         var status = try turnStatus()
-        defer { turnDataStatus = status }
-        return try data.writableBytes(count: count, status: &status)
+        let buffer = try data.writableBytes(count: count, status: &status)
+        turnDataStatus = status
+        try renewTrust(dataStatus: status, backed: count)
+        return buffer
     }
 
     /// A read-only view of the first `count` bytes of DATA, after checking
-    /// them against the segment's real size (`dataSize`, just read with
+    /// them against the segment's real size (`dataStatus`, just read with
     /// fstat): the header may not send us past its end.
-    private func mappedPayload(count: UInt64, dataStatus: stat, what: String) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+    private func checkedPayload(count: UInt64, dataStatus: stat, what: String) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+        turnDataStatus = dataStatus
         let dataSize = Int(dataStatus.st_size)
         try checkPayloadFits(count, dataSegmentSize: dataSize, what: what)
         // Reading a hole the peer left (it grew DATA with ftruncate and never
@@ -370,23 +439,93 @@ package final class ChannelCore {
         var status = dataStatus
         try data.backWithMemory(count: Int(count), status: &status)
         turnDataStatus = status
-        let start = try data.mapped(covering: max(Int(count), 1), realSize: dataSize)
+        let start = try data.mapped(covering: max(Int(count), 1), realSize: dataSize, populate: status.hasNoHoles)
+        try renewTrust(dataStatus: status, backed: Int(count))
         return UnsafeRawBufferPointer(start: start, count: Int(count))
     }
 
-    /// Waits on a semaphore in slices, running `whileWaiting` between slices
-    /// (liveness checks), until a token arrives (true) or `deadline` passes (false).
-    /// The semaphore is looked up through `semaphore` on every slice, because
-    /// a liveness check may re-open the channel and replace it.
+    // MARK: Trusted peers (docs/PROTOCOL.md, "Trusted peers")
+
+    /// The trust this turn may use: nil when there is none, or when it is
+    /// older than `trustInterval` (this turn then checks everything and
+    /// renews it).  Reads the clock through the vDSO: no system call.
+    private func currentTrust() -> PeerTrust? {
+        guard let current = trust else { return nil }
+        guard MonotonicInstant.now().nanoseconds &- current.checkedAt.nanoseconds < Self.trustInterval else {
+            trust = nil
+            return nil
+        }
+        return current
+    }
+
+    /// After a checked turn: trusts the peer for `trustInterval` if it holds
+    /// its liveness lock and HEAD has room for the extension words.
+    /// `dataStatus` is DATA's status as just checked; `backed` how many of its
+    /// first bytes this turn made sure have memory behind them.
+    private func renewTrust(dataStatus: stat, backed: Int) throws(ShmemaphoreError) {
+        trust = nil
+        guard !options.checkSegmentsEveryTurn && !options.emulatesOriginalPeer else { return }
+        let now = MonotonicInstant.now()
+        if let lastTrustAttempt, now.nanoseconds &- lastTrustAttempt.nanoseconds < Self.trustInterval,
+            turnsSinceTrustAttempt < Self.trustRetryTurns
+        {
+            turnsSinceTrustAttempt += 1
+            return
+        }
+        lastTrustAttempt = now
+        turnsSinceTrustAttempt = 0
+        let peerByte = role == .server ? Wire.clientLivenessByte : Wire.serverLivenessByte
+        guard try header.isByteLocked(at: peerByte) else { return }
+        peerLockSeen = true
+        guard let words = try header.mappedIfLarger(thanOrEqualTo: Wire.headerSegmentSize) else { return }
+        let holeFree = Int(dataStatus.st_blocks) * 512 >= Int(dataStatus.st_size)
+        let length = min(holeFree ? Int(dataStatus.st_size) : backed, data.mappedLength)
+        trust = PeerTrust(headerWords: words, dataLength: length, checkedAt: now)
+        lastTrustAttempt = nil
+    }
+
+    /// The two semaphores, named by what their tokens mean.
+    private enum Token { case request, response }
+
+    /// Looked up on every use: a liveness check may re-open the channel and
+    /// replace the semaphores.
+    private func semaphore(for token: Token) -> NamedSemaphore {
+        token == .request ? requestSemaphore : responseSemaphore
+    }
+
+    /// Waits for a token until `timeout` passes (false): first without any
+    /// cost if it is already there, then spinning if `spinPolicy` says it
+    /// pays, then sleeping in slices of `livenessInterval`, running
+    /// `whileWaiting` (liveness checks) between slices.
     private func waitForToken(
-        on semaphore: KeyPath<ChannelCore, NamedSemaphore>, deadline: Deadline,
+        on token: Token, timeout: Duration?,
         whileWaiting: () throws(ShmemaphoreError) -> Void
     ) throws(ShmemaphoreError) -> Bool {
+        if try semaphore(for: token).tryWait() { return true }
+        // One clock reading sets up the deadline, the spin and the first slice.
+        let start = MonotonicInstant.now()
+        let deadline = Deadline(timeout: timeout, from: start)
+        let expired = deadline.instant.map { $0 <= start } ?? false
+        var phase = expired ? .sleep : spinPolicy.plan()
+        var phaseStart = start
+        while phase != .sleep {
+            let end = deadline.clamped(to: phaseStart.advanced(byNanoseconds: SpinPolicy.budget(of: phase)))
+            let semaphore = semaphore(for: token)
+            let (won, yields) = try phase == .yield ? semaphore.yieldingWait(until: end) : (semaphore.spin(until: end), 0)
+            let now = MonotonicInstant.now()
+            spinPolicy.record(phase, won: won, elapsed: now.nanoseconds &- phaseStart.nanoseconds, yields: yields)
+            if won { return true }
+            // A lost probe does not mean yielding stopped paying.
+            phase = phase == .probe && !deadline.hasPassed ? .yield : .sleep
+            phaseStart = now
+        }
+        var sliceStart = start
         while true {
-            let slice = deadline.clamped(to: MonotonicInstant.now().advanced(byNanoseconds: Self.livenessInterval))
-            if try self[keyPath: semaphore].wait(until: slice) { return true }
+            let slice = deadline.clamped(to: sliceStart.advanced(byNanoseconds: Self.livenessInterval))
+            if try semaphore(for: token).wait(until: slice) { return true }
             if deadline.hasPassed { return false }
             try whileWaiting()
+            sliceStart = .now()
         }
     }
 
@@ -395,8 +534,10 @@ package final class ChannelCore {
     /// Client: takes the client's lock on HEAD (refusing to be a second
     /// client) and notes whether the server holds its own.
     private func takeClientLivenessLock() throws(ShmemaphoreError) {
-        guard try header.lockByte(at: Wire.clientLivenessByte) else {
-            throw .busy("another client is attached to channel \(name)")
+        if !options.emulatesOriginalPeer {
+            guard try header.lockByte(at: Wire.clientLivenessByte) else {
+                throw .busy("another client is attached to channel \(name)")
+            }
         }
         peerLockSeen = try header.isByteLocked(at: Wire.serverLivenessByte)
     }
@@ -409,6 +550,8 @@ package final class ChannelCore {
             peerLockSeen = true
         } else if peerLockSeen {
             peerLockSeen = false
+            // The next client may be one that makes no promise.
+            trust = nil
             try requestSemaphore.drain()
             state = .idle
             throw .peerGone
@@ -448,6 +591,8 @@ package final class ChannelCore {
                 (requestSemaphore, responseSemaphore) = (request, response)
                 try takeClientLivenessLock()
                 turnDataStatus = nil
+                trust = nil
+                lastTrustAttempt = nil
                 return try data.status()
             } catch .system(errno: ENOENT, _) {
                 // A closing server removes its semaphores last; a restarting one keeps them.

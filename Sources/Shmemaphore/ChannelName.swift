@@ -62,6 +62,17 @@ public enum StalePolicy: UInt32, Sendable {
     case fail = 1
 }
 
+/// How a side waits for its peer's semaphore post.
+public enum WaitStrategy: Sendable, Equatable {
+    /// Before sleeping in the kernel, spin briefly in user space (a peer on
+    /// another CPU) or yield the CPU (a peer on this CPU), at most 20 µs, for
+    /// as long as recent waits show that it pays (`SpinPolicy`).  The default.
+    case adaptive
+    /// Always sleep in the kernel at once: no CPU time spent waiting, at the
+    /// cost of a wake-up per turn.
+    case blocking
+}
+
 /// How a channel is opened.  The defaults are safe: owner-only objects, reset
 /// of stale state, a 5 s wait for the server.
 public struct ChannelOptions: Sendable, Equatable {
@@ -74,6 +85,17 @@ public struct ChannelOptions: Sendable, Equatable {
     public var stalePolicy: StalePolicy = .reset
     /// Attach to objects owned by another user.
     public var allowForeignOwner = false
+    /// How a side waits for its peer's post (docs/PERFORMANCE.md, "Waiting").
+    public var waitStrategy: WaitStrategy = .adaptive
+    /// Check the segments' real size (fstat) and read HEAD with pread on
+    /// every turn, even when the peer holds its liveness lock and has thereby
+    /// promised never to shrink them (docs/PROTOCOL.md, "Trusted peers").
+    /// Costs three system calls per round trip; for peers you do not trust
+    /// to keep that promise.
+    public var checkSegmentsEveryTurn = false
+    /// Plays a peer that knows only the original protocol, for tests and
+    /// conformance tools: takes no liveness lock and trusts no peer.
+    package var emulatesOriginalPeer = false
 
     /// The defaults.
     public init() {}

@@ -31,6 +31,11 @@ struct Deadline: Sendable {
 
     /// A deadline `timeout` from now; nil means infinite.
     init(timeout: Duration?) {
+        self.init(timeout: timeout, from: .now())
+    }
+
+    /// A deadline `timeout` after `start` (a clock reading the caller already has).
+    init(timeout: Duration?, from start: MonotonicInstant) {
         guard let timeout else { self.instant = nil; return }
         let components = timeout.components
         let nanoseconds: Int64
@@ -42,7 +47,7 @@ struct Deadline: Sendable {
         } else {
             nanoseconds = components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
         }
-        self.instant = MonotonicInstant.now().advanced(byNanoseconds: nanoseconds)
+        self.instant = start.advanced(byNanoseconds: nanoseconds)
     }
 
     init(instant: MonotonicInstant?) { self.instant = instant }

@@ -3,11 +3,13 @@ import Glibc
 
 /// One open POSIX shared-memory segment.
 ///
-/// The header segment is read and written with pread/pwrite, never mapped: a
-/// peer may shrink it at any time, and a short read is a clean protocol error
-/// where a mapped read past the end would be SIGBUS.  The data segment is
-/// mapped once and re-mapped only when `fstat` shows it grew past the mapping;
-/// its real size is checked before every access, never taken from a cache.
+/// With a peer that may shrink segments (an original app), the header
+/// segment is read and written with pread/pwrite, where a short read is a
+/// clean protocol error and a mapped read past the end would be SIGBUS, and
+/// the data segment's real size is checked (fstat) before every access.
+/// With a trusted peer (docs/PROTOCOL.md, "Trusted peers") the header is
+/// mapped too, and sizes are checked only when a payload needs more than was
+/// verified.  Mappings are made once and re-made only when the segment grew.
 final class SharedSegment {
     let name: String
     let descriptor: Int32
@@ -91,7 +93,7 @@ final class SharedSegment {
         } else {
             try backWithMemory(count: size, status: &status)
         }
-        return try mapped(covering: max(size, 1), realSize: Int(status.st_size))
+        return try mapped(covering: max(size, 1), realSize: Int(status.st_size), populate: status.hasNoHoles)
     }
 
     /// Makes sure the first `count` bytes have memory behind them.  A peer
@@ -111,12 +113,17 @@ final class SharedSegment {
     }
 
     /// A mapping that covers `count` bytes, which the caller has checked
-    /// against the real size (`realSize`, from fstat).
-    func mapped(covering count: Int, realSize: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
+    /// against the real size (`realSize`, from fstat).  With `populate`
+    /// (the segment has no holes) the page tables are filled at once
+    /// (MAP_POPULATE): one pass in the kernel instead of a page fault per
+    /// page at first touch, which made growing cost ten copies.  Never for a
+    /// segment with holes: populating would allocate them all.
+    func mapped(covering count: Int, realSize: Int, populate: Bool = false) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
         if let mapping, mappedLength >= count { return mapping }
         // Map the whole real size so that later, smaller payloads need no remap.
         let length = max(realSize, count)
-        let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0)
+        let flags = MAP_SHARED | (populate ? MAP_POPULATE : 0)
+        let address = mmap(nil, length, PROT_READ | PROT_WRITE, flags, descriptor, 0)
         guard let address, address != MAP_FAILED else {
             throw .system(errno: currentErrno, operation: "mmap \(name) (\(length) bytes)")
         }
@@ -124,6 +131,35 @@ final class SharedSegment {
         mapping = address
         mappedLength = length
         return address
+    }
+
+    /// The first `count` bytes mapped, when the segment holds at least that
+    /// many (one fstat; nil otherwise).  For HEAD, once the peer is trusted.
+    func mappedIfLarger(thanOrEqualTo count: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer? {
+        if let mapping, mappedLength >= count { return mapping }
+        let size = Int(try status().st_size)
+        guard size >= count else { return nil }
+        return try mapped(covering: count, realSize: size)
+    }
+
+    /// Opens the segment `name` if it exists, for a server about to replace
+    /// it; -1 when there is none or it cannot be opened (nothing to retire).
+    static func openExisting(_ name: String) -> Int32 {
+        shm_open(name, O_RDWR | O_CLOEXEC, 0)
+    }
+
+    /// Sets the retired word of a replaced header segment (already unlinked)
+    /// and closes it.  Best effort: a HEAD too short for the word belongs to a
+    /// peer that never reads it.
+    static func retireHeader(descriptor: Int32) {
+        guard descriptor >= 0 else { return }
+        defer { bestEffort { close(descriptor) } }
+        var status = stat()
+        guard (try? syscall("fstat old HEAD") { fstat(descriptor, &status) }) != nil,
+            Int(status.st_size) >= Wire.retiredWordOffset + 8
+        else { return }
+        var marker = Wire.retiredMarker
+        _ = try? syscall("pwrite old HEAD") { pwrite(descriptor, &marker, 8, off_t(Wire.retiredWordOffset)) }
     }
 
     /// Takes an OFD lock on the byte at `offset`, held until this descriptor
@@ -163,4 +199,10 @@ final class SharedSegment {
             done += try syscall("pwrite \(name)") { pwrite(descriptor, buffer + done, count - done, off_t(offset + done)) }
         }
     }
+}
+
+extension stat {
+    /// Whether every byte of the file has memory behind it (tmpfs counts
+    /// st_blocks in 512-byte units).
+    var hasNoHoles: Bool { Int(st_blocks) * 512 >= Int(st_size) }
 }

@@ -9,8 +9,17 @@ public enum Wire {
     public static let requestHeaderSize = 8
     /// Bytes of the response header: four `uint64_t` words.
     public static let responseHeaderSize = 32
-    /// Size our server gives a new header segment: room for either layout.
-    public static let initialHeaderSegmentSize = 32
+    /// Size our server gives a new header segment: the 32 bytes of either
+    /// layout, then libshmemaphore's extension words (docs/PROTOCOL.md,
+    /// "Trusted peers"), which peers that know only the original protocol
+    /// never read.
+    public static let headerSegmentSize = 64
+    /// Offset in HEAD of the retired word: a server that replaces a channel
+    /// sets it in the old HEAD, so that a client still mapping that HEAD
+    /// notices without a system call.
+    public static let retiredWordOffset = 32
+    /// The retired word's value once the segment is replaced ("RETIRED!").
+    public static let retiredMarker: UInt64 = 0x2144_4552_4954_4552
     /// Size our server gives a new data segment: one page.
     public static let initialDataSegmentSize = 4096
     /// The channels word that marks an error response.

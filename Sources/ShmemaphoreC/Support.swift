@@ -118,7 +118,7 @@ func defaultOptions() -> shmemaphore_options {
         attach_timeout_ms: defaults.attachTimeout.map { Int64($0.components.seconds * 1000) } ?? -1,
         mode: defaults.mode,
         stale_policy: defaults.stalePolicy.rawValue,
-        flags: 0,
+        flags: 0,  // the defaults: own objects only, adaptive waiting, trusted lock-holding peers
         reserved: 0)
 }
 
@@ -154,9 +154,20 @@ func channelOptions(_ pointer: UnsafePointer<shmemaphore_options>?) throws(Shmem
         throw .invalidArgument("stale_policy \(given.stale_policy) is not a SHMEMAPHORE_STALE_* value")
     }
     options.stalePolicy = policy
-    let knownFlags = UInt32(SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER)
-    guard given.flags & ~knownFlags == 0 else { throw .invalidArgument("unknown flags 0x\(String(given.flags, radix: 16))") }
-    options.allowForeignOwner = given.flags & knownFlags != 0
+    let foreignOwner = UInt32(SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER)
+    let blockingWait = UInt32(SHMEMAPHORE_FLAG_BLOCKING_WAIT)
+    let checkEveryTurn = UInt32(SHMEMAPHORE_FLAG_CHECK_EVERY_TURN)
+    // Unknown bits are refused rather than ignored: a caller compiled against
+    // a newer header asked for something this library cannot do.
+    let unknownFlags = given.flags & ~(foreignOwner | blockingWait | checkEveryTurn)
+    guard unknownFlags == 0 else {
+        throw .invalidArgument(
+            "options.flags 0x\(String(given.flags, radix: 16)) has unknown bits 0x\(String(unknownFlags, radix: 16)); known: "
+                + "SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER, SHMEMAPHORE_FLAG_BLOCKING_WAIT, SHMEMAPHORE_FLAG_CHECK_EVERY_TURN")
+    }
+    options.allowForeignOwner = given.flags & foreignOwner != 0
+    options.waitStrategy = given.flags & blockingWait != 0 ? .blocking : .adaptive
+    options.checkSegmentsEveryTurn = given.flags & checkEveryTurn != 0
     guard given.reserved == 0 else { throw .invalidArgument("options.reserved must be 0") }
     return options
 }

@@ -16,9 +16,14 @@ struct BenchCommand: ParsableCommand {
 
             Implementations: lib-swift (Swift <-> Swift), lib-c (C <-> C through the \
             header), lib-mixed (C requester, Swift responder), lib-swift-zc (zero-copy: \
-            reserve/commit), and the plain-POSIX baselines raw (the protocol's floor: \
-            segments mapped once, sem_wait/sem_post), uds (socketpair), pipe and memcpy \
-            (memcpy + checksum in one process). Also available: lib-c-zc, raw-zc.
+            reserve/commit), all with the library's defaults (adaptive waiting); \
+            lib-swift-blocking and lib-c-blocking (copy path, both processes open \
+            with blocking waits: WaitStrategy.blocking, SHMEMAPHORE_FLAG_BLOCKING_WAIT); \
+            and the plain-POSIX baselines raw (the protocol's floor: segments mapped \
+            once, sem_wait/sem_post), raw-timed (raw with bounded waits, as needed to \
+            notice a dead peer: sem_clockwait with a 50 ms deadline, re-armed on \
+            timeout), uds (socketpair), pipe and memcpy (memcpy + checksum in one \
+            process). Also available: lib-c-zc, raw-zc.
 
             The C programs (shmemaphore-bench-peer, shmemaphore-bench-baselines and the \
             modules shmemaphore-bench-support.so, shmemaphore-bench-malloc-count.so) are \
@@ -285,8 +290,9 @@ enum BenchPlacement: String {
 struct BenchImplementation {
     enum Side { case swift, c }
     enum Shape {
-        /// A requester and a responder through libshmemaphore.
-        case library(requester: Side, responder: Side, zeroCopy: Bool)
+        /// A requester and a responder through libshmemaphore, both opening
+        /// their channel with `wait` (passed to each peer as `--wait`).
+        case library(requester: Side, responder: Side, zeroCopy: Bool, wait: WaitArgument)
         /// shmemaphore-bench-baselines --impl NAME (forks its responder itself).
         case baseline
         /// shmemaphore-bench-baselines --impl NAME, one process.
@@ -297,18 +303,35 @@ struct BenchImplementation {
     let shape: Shape
     let isDefault: Bool
 
+    /// Every implementation, in report order.  The lib-* rows without a
+    /// suffix measure the library's defaults (adaptive waiting); the
+    /// -blocking rows the same copy path with blocking waits on both sides.
     static let catalog: [BenchImplementation] = [
-        BenchImplementation(name: "lib-swift", shape: .library(requester: .swift, responder: .swift, zeroCopy: false), isDefault: true),
-        BenchImplementation(name: "lib-c", shape: .library(requester: .c, responder: .c, zeroCopy: false), isDefault: true),
-        BenchImplementation(name: "lib-mixed", shape: .library(requester: .c, responder: .swift, zeroCopy: false), isDefault: true),
-        BenchImplementation(name: "lib-swift-zc", shape: .library(requester: .swift, responder: .swift, zeroCopy: true), isDefault: true),
-        BenchImplementation(name: "lib-c-zc", shape: .library(requester: .c, responder: .c, zeroCopy: true), isDefault: false),
+        library("lib-swift", .swift, .swift, isDefault: true),
+        library("lib-c", .c, .c, isDefault: true),
+        library("lib-mixed", .c, .swift, isDefault: true),
+        library("lib-swift-zc", .swift, .swift, zeroCopy: true, isDefault: true),
+        library("lib-c-zc", .c, .c, zeroCopy: true, isDefault: false),
+        library("lib-swift-blocking", .swift, .swift, wait: .blocking, isDefault: true),
+        library("lib-c-blocking", .c, .c, wait: .blocking, isDefault: true),
         BenchImplementation(name: "raw", shape: .baseline, isDefault: true),
+        // raw with every wait bounded (sem_clockwait, 50 ms slices): the floor
+        // of a blocking wait that can notice a dead peer.
+        BenchImplementation(name: "raw-timed", shape: .baseline, isDefault: true),
         BenchImplementation(name: "raw-zc", shape: .baseline, isDefault: false),
         BenchImplementation(name: "uds", shape: .baseline, isDefault: true),
         BenchImplementation(name: "pipe", shape: .baseline, isDefault: true),
         BenchImplementation(name: "memcpy", shape: .singleProcess, isDefault: true),
     ]
+
+    private static func library(
+        _ name: String, _ requester: Side, _ responder: Side, zeroCopy: Bool = false, wait: WaitArgument = .adaptive,
+        isDefault: Bool
+    ) -> BenchImplementation {
+        BenchImplementation(
+            name: name, shape: .library(requester: requester, responder: responder, zeroCopy: zeroCopy, wait: wait),
+            isDefault: isDefault)
+    }
 
     static func named(_ name: String) -> BenchImplementation? { catalog.first { $0.name == name } }
 
@@ -320,7 +343,7 @@ struct BenchImplementation {
     /// The programs it needs (this tool itself is always there).
     func requiredFiles(_ programs: BenchPrograms) -> [String] {
         switch shape {
-        case .library(let requester, let responder, _):
+        case .library(let requester, let responder, _, _):
             return requester == .c || responder == .c ? [programs.cPeer] : []
         case .baseline, .singleProcess:
             return [programs.baselines]

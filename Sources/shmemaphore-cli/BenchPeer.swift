@@ -4,7 +4,7 @@ import Shmemaphore
 
 /// `shmemaphore bench-peer` (hidden): one side of a libshmemaphore
 /// benchmark through the Swift API, started by `shmemaphore bench` for
-/// lib-swift, lib-swift-zc and lib-mixed.  The C twin is
+/// lib-swift, lib-swift-zc, lib-swift-blocking and lib-mixed.  The C twin is
 /// benchmarks/bench_peer.c; both print one BENCH result line.
 struct BenchPeerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,6 +45,9 @@ struct BenchPeerCommand: ParsableCommand {
     @Flag(help: "Responder: answer through reserve/commit.")
     var zeroCopy = false
 
+    @Option(help: ArgumentHelp("How this side waits (ChannelOptions.waitStrategy).", valueName: "adaptive|blocking"))
+    var wait: WaitArgument = .adaptive
+
     @Option(help: "Implementation label for the result line.")
     var impl = "lib-swift"
 
@@ -84,7 +87,9 @@ struct BenchPeerCommand: ParsableCommand {
     }
 
     private func runRequester(_ workload: BenchWorkload, kernels: BenchKernels, syscallCounter: BenchSyscallCounter?) throws {
-        let server = try ShmemaphoreServer(channel: channel)
+        var options = ChannelOptions()
+        options.waitStrategy = wait.strategy
+        let server = try ShmemaphoreServer(channel: channel, options: options)
         defer { server.close() }
         let latencies = UnsafeMutableBufferPointer<Int64>.allocate(capacity: count)
         latencies.initialize(repeating: 0)
@@ -129,6 +134,7 @@ struct BenchPeerCommand: ParsableCommand {
     private func runResponder(_ workload: BenchWorkload, kernels: BenchKernels, syscallCounter: BenchSyscallCounter?) throws {
         var options = ChannelOptions()
         options.attachTimeout = .seconds(30)
+        options.waitStrategy = wait.strategy
         let client = try ShmemaphoreClient(channel: channel, options: options)
         let own: UnsafeMutableRawPointer? =
             zeroCopy ? nil : UnsafeMutableRawPointer.allocate(byteCount: max(workload.bytes, 8), alignment: 4096)

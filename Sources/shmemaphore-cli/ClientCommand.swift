@@ -40,6 +40,9 @@ struct ClientCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How long to wait for the server to create the channel.", valueName: "SECONDS"))
     var attachTimeout: Double = 10
 
+    @OptionGroup
+    var tuning: ChannelTuningOptions
+
     /// Extensions tried after the bare name, in order: the formats stb decodes.
     static let extensions = ["png", "jpg", "jpeg", "bmp", "tga", "gif", "psd", "hdr", "pic", "pnm", "ppm", "pgm"]
 
@@ -86,7 +89,7 @@ struct ClientCommand: ParsableCommand {
             if deadline.hasPassed { throw noServer }
             usleep(5_000)
         }
-        var options = ChannelOptions()
+        var options = tuning.applied()
         options.attachTimeout = max(deadline.timeRemaining, .milliseconds(500))
         do {
             return try ShmemaphoreClient(channel: channel, options: options)

@@ -58,6 +58,9 @@ struct ServerCommand: ParsableCommand {
     @Option(help: "Seed for the random choice of names (default: random, printed on stderr).")
     var seed: UInt64?
 
+    @OptionGroup
+    var tuning: ChannelTuningOptions
+
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         try Durations.validateSeconds(timeout, option: "--timeout")
@@ -83,7 +86,7 @@ struct ServerCommand: ParsableCommand {
             ignoreBrokenPipes()
             let server: ShmemaphoreServer
             do {
-                server = try ShmemaphoreServer(channel: channel)
+                server = try ShmemaphoreServer(channel: channel, options: tuning.applied())
             } catch {
                 throw CommandFailure(.channelUnavailable, "cannot create channel \"\(channel)\": \(error)")
             }

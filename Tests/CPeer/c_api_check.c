@@ -446,8 +446,11 @@ static void test_open_arguments_for(open_fn opener, const char *role) {
     o.mode = 01600;
     open_expect(opener, role, chan("opt"), &o, SHMEMAPHORE_E_INVALID_ARGUMENT, "mode 01600 (sticky bit)");
     o = base;
-    o.flags = 0x2;
-    open_expect(opener, role, chan("opt"), &o, SHMEMAPHORE_E_INVALID_ARGUMENT, "unknown flag 0x2");
+    o.flags = 0x8; /* the lowest bit no SHMEMAPHORE_FLAG_* uses */
+    open_expect(opener, role, chan("opt"), &o, SHMEMAPHORE_E_INVALID_ARGUMENT, "unknown flag 0x8");
+    o.flags = SHMEMAPHORE_FLAG_BLOCKING_WAIT | 0x8;
+    open_expect(opener, role, chan("opt"), &o, SHMEMAPHORE_E_INVALID_ARGUMENT,
+                "a known flag together with unknown flag 0x8");
     o.flags = 0x80000000u;
     open_expect(opener, role, chan("opt"), &o, SHMEMAPHORE_E_INVALID_ARGUMENT, "unknown flag 0x80000000");
     o = base;
@@ -546,6 +549,66 @@ static void test_open_accepted(void) {
     expect_code(rc, SHMEMAPHORE_OK, "server_open STALE_FAIL + ALLOW_FOREIGN_OWNER on a fresh name");
     shmemaphore_close(s);
     s = NULL;
+
+    /* BLOCKING_WAIT and CHECK_EVERY_TURN are known flags, alone and with
+     * every other flag, for both roles; a round trip proves the channel they
+     * open works (each on a fresh name, removed again). */
+    {
+        static const struct {
+            uint32_t flags;
+            const char *label, *suffix;
+        } cases[] = {
+            {SHMEMAPHORE_FLAG_BLOCKING_WAIT, "BLOCKING_WAIT", "fl-block"},
+            {SHMEMAPHORE_FLAG_CHECK_EVERY_TURN, "CHECK_EVERY_TURN", "fl-check"},
+            {SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER | SHMEMAPHORE_FLAG_BLOCKING_WAIT |
+                 SHMEMAPHORE_FLAG_CHECK_EVERY_TURN,
+             "all three flags", "fl-all"},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            const char *name = chan(cases[i].suffix);
+            o = client_options(1000);
+            o.flags = cases[i].flags;
+            rc = shmemaphore_server_open(name, &o, &s);
+            if (expect_code(rc, SHMEMAPHORE_OK, fmt("server_open with %s", cases[i].label))) {
+                rc = shmemaphore_client_open(name, &o, &c);
+                if (expect_code(rc, SHMEMAPHORE_OK, fmt("client_open with %s", cases[i].label))) {
+                    struct pair p = {s, c};
+                    exchange(&p, fmt("a round trip works with %s on both sides", cases[i].label));
+                    shmemaphore_close(c);
+                    c = NULL;
+                }
+            }
+            shmemaphore_close(s);
+            s = NULL;
+            check(objects_present(name) == 0, fmt("closing the %s server removes its objects", cases[i].label),
+                  "%d remain", objects_present(name));
+        }
+    }
+
+    /* The flags are per side: a blocking, checking server works with a
+     * default client, and the other way round. */
+    o = client_options(1000);
+    o.flags = SHMEMAPHORE_FLAG_BLOCKING_WAIT | SHMEMAPHORE_FLAG_CHECK_EVERY_TURN;
+    {
+        shmemaphore_options plain = client_options(1000);
+        const shmemaphore_options *server_o[2] = {&o, &plain}, *client_o[2] = {&plain, &o};
+        const char *labels[2] = {"flagged server, default client", "default server, flagged client"};
+        for (int i = 0; i < 2; i++) {
+            const char *name = chan(fmt("fl-mixed%d", i));
+            rc = shmemaphore_server_open(name, server_o[i], &s);
+            if (require_ok(rc, fmt("setup: server_open %s", name))) {
+                rc = shmemaphore_client_open(name, client_o[i], &c);
+                if (require_ok(rc, fmt("setup: client_open %s", name))) {
+                    struct pair p = {s, c};
+                    exchange(&p, fmt("a round trip works with a %s", labels[i]));
+                    shmemaphore_close(c);
+                    c = NULL;
+                }
+            }
+            shmemaphore_close(s);
+            s = NULL;
+        }
+    }
 }
 
 /* Modes are applied regardless of umask; 0600 refuses group-writable objects. */

@@ -14,6 +14,12 @@ struct Pair {
         client = try ShmemaphoreClient(channel: name, options: options)
     }
 
+    /// A pair whose sides open with different options.
+    init(_ name: String, _ options: (server: ChannelOptions, client: ChannelOptions)) throws {
+        server = try ShmemaphoreServer(channel: name, options: options.server)
+        client = try ShmemaphoreClient(channel: name, options: options.client)
+    }
+
     /// One full exchange: `request` out, then the client's answer as `answer` decides.
     func exchange(
         _ request: [UInt8], answer: (ShmemaphoreClient, UnsafeRawBufferPointer) throws -> Void

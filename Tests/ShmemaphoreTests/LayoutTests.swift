@@ -14,6 +14,15 @@ import Testing
         bytes.map { String(format: "%02x", $0) }.joined(separator: " ")
     }
 
+    /// HEAD's 32 bytes of wire words, after checking that it is 64 bytes
+    /// long and that its extension words are still 0 (a live channel).
+    static func wireWords(ofFile path: String) throws -> [UInt8] {
+        let bytes = try Self.bytes(ofFile: path)
+        #expect(bytes.count == Wire.headerSegmentSize)
+        #expect(bytes.dropFirst(32).allSatisfy { $0 == 0 }, "extension words of a live channel are 0")
+        return Array(bytes.prefix(32))
+    }
+
     /// The 32 header bytes of four little-endian words.
     static func words(_ values: UInt64...) -> [UInt8] {
         values.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
@@ -29,31 +38,32 @@ import Testing
                     "/dev/shm/sem.SEM_\(name)_REQ", "/dev/shm/sem.SEM_\(name)_RES", head, data,
                 ])
 
-            // A fresh channel: HEAD is 32 zero bytes, DATA one page of zeros.
-            #expect(try Self.bytes(ofFile: head) == [UInt8](repeating: 0, count: 32))
+            // A fresh channel: HEAD is 64 zero bytes (32 of wire words, 32 of
+            // extension words), DATA one page of zeros.
+            #expect(try Self.bytes(ofFile: head) == [UInt8](repeating: 0, count: 64))
             #expect(try Self.bytes(ofFile: data) == [UInt8](repeating: 0, count: 4096))
 
             // Server sends "dog": word 0 = 3, then "dog" and a NUL in DATA.
             try pair.server.send(request: "dog")
-            #expect(Self.hex(try Self.bytes(ofFile: head)) == Self.hex(Self.words(3, 0, 0, 0)))
+            #expect(Self.hex(try Self.wireWords(ofFile: head)) == Self.hex(Self.words(3, 0, 0, 0)))
             #expect(Array(try Self.bytes(ofFile: data).prefix(4)) == [0x64, 0x6F, 0x67, 0x00])
 
             // Client answers a 2×1×3 image: HEAD = {6, 2, 1, 3}, DATA = the pixels.
             _ = try pair.client.receiveRequest(timeout: .seconds(1))
             let pixels: [UInt8] = [1, 2, 3, 4, 5, 6]
             try pixels.withUnsafeBytes { try pair.client.send(.image(width: 2, height: 1, channels: 3), payload: $0) }
-            #expect(Self.hex(try Self.bytes(ofFile: head)) == Self.hex(Self.words(6, 2, 1, 3)))
+            #expect(Self.hex(try Self.wireWords(ofFile: head)) == Self.hex(Self.words(6, 2, 1, 3)))
             #expect(Array(try Self.bytes(ofFile: data).prefix(6)) == pixels)
             _ = try pair.server.receiveResponse(timeout: .seconds(1))
 
             // Server sends "cat"; only word 0 changes, the rest is stale.
             try pair.server.send(request: "cat")
-            #expect(Self.hex(try Self.bytes(ofFile: head)) == Self.hex(Self.words(3, 2, 1, 3)))
+            #expect(Self.hex(try Self.wireWords(ofFile: head)) == Self.hex(Self.words(3, 2, 1, 3)))
 
             // Client answers an error: {18, 1, 0, UINT64_MAX} and the message.
             _ = try pair.client.receiveRequest(timeout: .seconds(1))
             try pair.client.sendError(code: 1, message: "no such image: cat")
-            #expect(Self.hex(try Self.bytes(ofFile: head)) == Self.hex(Self.words(18, 1, 0, .max)))
+            #expect(Self.hex(try Self.wireWords(ofFile: head)) == Self.hex(Self.words(18, 1, 0, .max)))
             #expect(Array(try Self.bytes(ofFile: data).prefix(18)) == Array("no such image: cat".utf8))
             TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: .seconds(1)) }
 
@@ -61,7 +71,7 @@ import Testing
             try pair.server.send(request: "raw")
             _ = try pair.client.receiveRequest(timeout: .seconds(1))
             try [UInt8]([9, 8, 7, 6, 5]).withUnsafeBytes { try pair.client.send(bytes: $0) }
-            #expect(Self.hex(try Self.bytes(ofFile: head)) == Self.hex(Self.words(5, 0, 0, 0)))
+            #expect(Self.hex(try Self.wireWords(ofFile: head)) == Self.hex(Self.words(5, 0, 0, 0)))
             _ = try pair.server.receiveResponse(timeout: .seconds(1))
         }
     }
@@ -79,6 +89,62 @@ import Testing
                     try client.commit(.bytes(UInt64(count)))
                 }
                 #expect(try size() == expected, "after a \(count)-byte response")
+            }
+        }
+    }
+}
+
+/// The extension words and what trusted peers do with them.
+@Suite struct TrustedPeerTests {
+    /// A server that replaces a channel marks the old HEAD "RETIRED!" at
+    /// offset 32, so a trusted client, which no longer looks at st_nlink on
+    /// every turn, still follows it instead of reading the old segments.
+    @Test func aReplacedChannelsHeaderIsRetiredAndTheClientFollows() throws {
+        try TestSupport.withChannel { name in
+            let first = try ShmemaphoreServer(channel: name)
+            let client = try ShmemaphoreClient(channel: name)
+            // Two exchanges: the first establishes trust, the second uses it.
+            for text in ["one", "two"] {
+                try first.send(request: text)
+                #expect(String(decoding: try client.receiveRequest(timeout: .seconds(5)), as: UTF8.self) == text)
+                try client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+                _ = try first.receiveResponse(timeout: .seconds(5))
+            }
+            let oldHead = shm_open(try ChannelName(name).headerSegment, O_RDONLY, 0)
+            try #require(oldHead >= 0)
+            defer { close(oldHead) }
+            var marker: UInt64 = 0
+            #expect(pread(oldHead, &marker, 8, off_t(Wire.retiredWordOffset)) == 8)
+            #expect(marker == 0, "a live HEAD is not retired")
+
+            let second = try ShmemaphoreServer(channel: name)
+            #expect(pread(oldHead, &marker, 8, off_t(Wire.retiredWordOffset)) == 8)
+            #expect(marker == Wire.retiredMarker)
+            #expect(withUnsafeBytes(of: marker.littleEndian) { Array($0) } == Array("RETIRED!".utf8))
+
+            try second.send(request: "three, from the new server")
+            let request = try client.receiveRequest(timeout: .seconds(5))
+            #expect(String(decoding: request, as: UTF8.self) == "three, from the new server")
+            try client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+            _ = try second.receiveResponse(timeout: .seconds(5))
+            second.close()
+            first.close()
+        }
+    }
+
+    /// A client trusted its server, then the server's payloads grow past
+    /// what was verified: the fast path notices and checks again.
+    @Test func growthPastTheVerifiedLengthIsCheckedAgain() throws {
+        try TestSupport.withChannel { name in
+            let pair = try Pair(name)
+            defer { pair.server.close() }
+            for count in [8, 8, 100_000, 100_000, 3_000_000, 16, 5_000_000] {
+                let request = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ count) }
+                let response = try pair.exchange(request) { client, received in
+                    #expect(Array(received) == request)
+                    try client.send(bytes: received)
+                }
+                #expect(response.bytes == request, "\(count) bytes")
             }
         }
     }
@@ -102,9 +168,23 @@ import Testing
         try #require(words.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) } == words.count * 8)
     }
 
-    @Test func headerPromisingMoreThanTheSegmentIsAProtocolError() throws {
+    /// The configurations in which a peer may shrink segments and the victim
+    /// must notice: both sides told to check every turn; or a default side
+    /// facing a peer that takes no liveness lock (an original app), with the
+    /// original peer on either side.  A default side never trusts a peer
+    /// without a lock (docs/PROTOCOL.md, "Trusted peers").
+    static let checkingConfigurations: [(server: ChannelOptions, client: ChannelOptions)] = {
+        var checking = ChannelOptions()
+        checking.checkSegmentsEveryTurn = true
+        var original = ChannelOptions()
+        original.emulatesOriginalPeer = true
+        return [(checking, checking), (ChannelOptions(), original), (original, ChannelOptions())]
+    }()
+
+    @Test(arguments: 0..<checkingConfigurations.count)
+    func headerPromisingMoreThanTheSegmentIsAProtocolError(configuration: Int) throws {
         try TestSupport.withChannel { name in
-            let pair = try Pair(name)
+            let pair = try Pair(name, Self.checkingConfigurations[configuration])
             defer { pair.server.close() }
             let channel = try ChannelName(name)
             try pair.server.send(request: "x")
@@ -121,9 +201,10 @@ import Testing
         }
     }
 
-    @Test func shortOrTruncatedHeaderIsAProtocolError() throws {
+    @Test(arguments: 0..<checkingConfigurations.count)
+    func shortOrTruncatedHeaderIsAProtocolError(configuration: Int) throws {
         try TestSupport.withChannel { name in
-            let pair = try Pair(name)
+            let pair = try Pair(name, Self.checkingConfigurations[configuration])
             defer { pair.server.close() }
             let channel = try ChannelName(name)
             try pair.server.send(request: "x")

@@ -41,6 +41,17 @@ const char *shmemaphore_shim_errno_description(int error_number);
 /** Static symbolic name of an errno value ("ENOENT"); NULL if unknown. */
 const char *shmemaphore_shim_errno_name(int error_number);
 
+/** A hint to the CPU that this thread is spinning (x86 PAUSE, Arm YIELD):
+ *  it saves power and lets the other hyperthread run. */
+static inline void shmemaphore_shim_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /** The calling thread's errno, and a way to set it. */
 int shmemaphore_shim_errno(void);
 void shmemaphore_shim_set_errno(int value);

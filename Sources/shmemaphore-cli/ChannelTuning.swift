@@ -1,0 +1,42 @@
+import ArgumentParser
+import Shmemaphore
+
+/// `--wait` values: the command-line spelling of ``WaitStrategy``.
+///
+/// A CLI-local enum rather than a retroactive conformance of the library's
+/// type, so that the library's API stays free of ArgumentParser.
+enum WaitArgument: String, ExpressibleByArgument, CaseIterable {
+    case adaptive, blocking
+
+    /// The library's strategy this spelling stands for.
+    var strategy: WaitStrategy {
+        switch self {
+        case .adaptive: .adaptive
+        case .blocking: .blocking
+        }
+    }
+}
+
+/// The options of `server` and `client` that tune how one side of a channel
+/// waits and checks, as ``ChannelOptions`` fields.  Each side chooses for
+/// itself; the two sides of a channel may differ.
+struct ChannelTuningOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "How to wait for the peer: adaptive spins briefly before sleeping when recent waits show it pays "
+            + "(the library default); blocking always sleeps in the kernel at once (no CPU time spent spinning).",
+        valueName: "adaptive|blocking"))
+    var wait: WaitArgument = .adaptive
+
+    @Flag(help: ArgumentHelp(
+        "Check the segments' sizes (fstat) and read and write HEAD with pread/pwrite on every turn, even when the "
+            + "peer holds its liveness lock (3 more system calls per round trip; docs/PROTOCOL.md, \"Trusted peers\")."))
+    var checkEveryTurn = false
+
+    /// `options` with this side's choices applied.
+    func applied(to options: ChannelOptions = ChannelOptions()) -> ChannelOptions {
+        var options = options
+        options.waitStrategy = wait.strategy
+        options.checkSegmentsEveryTurn = checkEveryTurn
+        return options
+    }
+}
