@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
         faults[i] = (double)growth_faults[i];
     double g = median(growth, trials), s = median(steady, trials), c = median(copies, trials);
     printf("bytes %llu, trials %d (medians)\n", (unsigned long long)bytes, trials);
-    printf("growth exchange   %8.3f ms   (%.0f minor faults: both sides' first touch of the new mapping)\n", g * 1e3,
+    printf("growth exchange   %8.3f ms   (%.0f minor faults: both sides' first touch of each new page)\n", g * 1e3,
            median(faults, trials));
     printf("steady exchange   %8.3f ms\n", s * 1e3);
     printf("one memcpy        %8.3f ms\n", c * 1e3);

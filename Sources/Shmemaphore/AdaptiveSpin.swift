@@ -39,6 +39,8 @@ struct SpinPolicy {
     /// A yield phase that needs more yields than this to get the token shows
     /// a peer on another CPU: with one on this CPU, the first yield runs it.
     static let sameCPUYields = 2
+    /// Most yields in one yield phase (see `NamedSemaphore.yieldingWait`).
+    static let maximumYields = 8
     /// Length of a `probe`: enough for a peer on another CPU to answer a ping,
     /// little enough to cost under 1 % when the peer shares this CPU.
     static let probeBudget: Int64 = 2_000

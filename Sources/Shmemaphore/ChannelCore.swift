@@ -40,7 +40,12 @@ package final class ChannelCore {
     private var turnDataStatus: stat?
     /// Whether the peer has been seen holding its liveness lock on HEAD.  Only
     /// then does a missing lock mean a dead peer: original peers take none.
-    private var peerLockSeen = false
+    /// A lock seen for the first time also lifts the wait between trust
+    /// attempts: a server's first attempt usually comes before its client
+    /// attached, and the first exchange should already find the fast path.
+    private var peerLockSeen = false {
+        didSet { if peerLockSeen && !oldValue { lastTrustAttempt = nil } }
+    }
     /// What the fast path may rely on while the peer is trusted; nil while it
     /// is not (docs/PROTOCOL.md, "Trusted peers").
     private var trust: PeerTrust?
@@ -439,7 +444,7 @@ package final class ChannelCore {
         var status = dataStatus
         try data.backWithMemory(count: Int(count), status: &status)
         turnDataStatus = status
-        let start = try data.mapped(covering: max(Int(count), 1), realSize: dataSize, populate: status.hasNoHoles)
+        let start = try data.mapped(covering: max(Int(count), 1), realSize: dataSize)
         try renewTrust(dataStatus: status, backed: Int(count))
         return UnsafeRawBufferPointer(start: start, count: Int(count))
     }
@@ -448,10 +453,10 @@ package final class ChannelCore {
 
     /// The trust this turn may use: nil when there is none, or when it is
     /// older than `trustInterval` (this turn then checks everything and
-    /// renews it).  Reads the clock through the vDSO: no system call.
+    /// renews it).  Reads the coarse clock through the vDSO: no system call.
     private func currentTrust() -> PeerTrust? {
         guard let current = trust else { return nil }
-        guard MonotonicInstant.now().nanoseconds &- current.checkedAt.nanoseconds < Self.trustInterval else {
+        guard MonotonicInstant.coarseNow().nanoseconds &- current.checkedAt.nanoseconds < Self.trustInterval else {
             trust = nil
             return nil
         }
@@ -465,7 +470,7 @@ package final class ChannelCore {
     private func renewTrust(dataStatus: stat, backed: Int) throws(ShmemaphoreError) {
         trust = nil
         guard !options.checkSegmentsEveryTurn && !options.emulatesOriginalPeer else { return }
-        let now = MonotonicInstant.now()
+        let now = MonotonicInstant.coarseNow()
         if let lastTrustAttempt, now.nanoseconds &- lastTrustAttempt.nanoseconds < Self.trustInterval,
             turnsSinceTrustAttempt < Self.trustRetryTurns
         {
@@ -511,7 +516,7 @@ package final class ChannelCore {
         while phase != .sleep {
             let end = deadline.clamped(to: phaseStart.advanced(byNanoseconds: SpinPolicy.budget(of: phase)))
             let semaphore = semaphore(for: token)
-            let (won, yields) = try phase == .yield ? semaphore.yieldingWait(until: end) : (semaphore.spin(until: end), 0)
+            let (won, yields) = try phase == .yield ? semaphore.yieldingWait(until: end, maximumYields: SpinPolicy.maximumYields) : (semaphore.spin(until: end), 0)
             let now = MonotonicInstant.now()
             spinPolicy.record(phase, won: won, elapsed: now.nanoseconds &- phaseStart.nanoseconds, yields: yields)
             if won { return true }

@@ -87,12 +87,15 @@ final class NamedSemaphore {
     /// a count arrives or `end` passes.  When the peer shares this CPU, the
     /// yield lets it run at once, and its post then finds no sleeper to
     /// wake: one system call per turn instead of two futex calls.
-    /// Returns whether a count was taken, and how many yields it took.
-    func yieldingWait(until end: MonotonicInstant) throws(ShmemaphoreError) -> (taken: Bool, yields: Int) {
+    /// Gives up after `maximumYields` yields: with nothing else to run on
+    /// this CPU a yield returns at once, and more of them would only spin
+    /// through the kernel.  Returns whether a count was taken, and how many
+    /// yields it took.
+    func yieldingWait(until end: MonotonicInstant, maximumYields: Int) throws(ShmemaphoreError) -> (taken: Bool, yields: Int) {
         var yields = 0
         while true {
             if try tryWait() { return (true, yields) }
-            if MonotonicInstant.now() >= end { return (false, yields) }
+            if yields == maximumYields || MonotonicInstant.now() >= end { return (false, yields) }
             sched_yield()
             yields += 1
         }

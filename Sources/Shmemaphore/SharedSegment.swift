@@ -93,7 +93,7 @@ final class SharedSegment {
         } else {
             try backWithMemory(count: size, status: &status)
         }
-        return try mapped(covering: max(size, 1), realSize: Int(status.st_size), populate: status.hasNoHoles)
+        return try mapped(covering: max(size, 1), realSize: Int(status.st_size))
     }
 
     /// Makes sure the first `count` bytes have memory behind them.  A peer
@@ -113,17 +113,15 @@ final class SharedSegment {
     }
 
     /// A mapping that covers `count` bytes, which the caller has checked
-    /// against the real size (`realSize`, from fstat).  With `populate`
-    /// (the segment has no holes) the page tables are filled at once
-    /// (MAP_POPULATE): one pass in the kernel instead of a page fault per
-    /// page at first touch, which made growing cost ten copies.  Never for a
-    /// segment with holes: populating would allocate them all.
-    func mapped(covering count: Int, realSize: Int, populate: Bool = false) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
+    /// against the real size (`realSize`, from fstat).  Not MAP_POPULATE: on
+    /// the reference VM it made an exchange that grows a 33 MB segment 28 %
+    /// slower (docs/PERFORMANCE.md, "Growth"), and it would allocate a peer's
+    /// holes.
+    func mapped(covering count: Int, realSize: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
         if let mapping, mappedLength >= count { return mapping }
         // Map the whole real size so that later, smaller payloads need no remap.
         let length = max(realSize, count)
-        let flags = MAP_SHARED | (populate ? MAP_POPULATE : 0)
-        let address = mmap(nil, length, PROT_READ | PROT_WRITE, flags, descriptor, 0)
+        let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0)
         guard let address, address != MAP_FAILED else {
             throw .system(errno: currentErrno, operation: "mmap \(name) (\(length) bytes)")
         }
@@ -201,8 +199,3 @@ final class SharedSegment {
     }
 }
 
-extension stat {
-    /// Whether every byte of the file has memory behind it (tmpfs counts
-    /// st_blocks in 512-byte units).
-    var hasNoHoles: Bool { Int(st_blocks) * 512 >= Int(st_size) }
-}

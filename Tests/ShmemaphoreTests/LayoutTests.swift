@@ -132,6 +132,30 @@ import Testing
         }
     }
 
+    /// Trust, seen from outside: only a side whose peer holds its liveness
+    /// lock maps HEAD (reads and writes the words without pread/pwrite).
+    @Test(arguments: [false, true])
+    func onlyAPeerWithALockIsTrusted(clientEmulatesOriginal: Bool) throws {
+        try TestSupport.withChannel { name in
+            var clientOptions = ChannelOptions()
+            clientOptions.emulatesOriginalPeer = clientEmulatesOriginal
+            let pair = try Pair(name, (ChannelOptions(), clientOptions))
+            defer { pair.server.close() }
+            for _ in 0..<3 {
+                _ = try pair.exchange([1, 2, 3]) { client, request in try client.send(bytes: request) }
+            }
+            let headPath = "/dev/shm/SEG_\(name)_HEAD"
+            // Read to the end: procfs files report a size of 0.
+            let maps = try #require(FileHandle(forReadingAtPath: "/proc/self/maps")).readDataToEndOfFile()
+            let segmentLines = String(decoding: maps, as: UTF8.self)
+                .split(separator: "\n").filter { $0.contains("SEG_\(name)_") }
+            // Both sides live in this process: a trusted pair maps HEAD twice;
+            // with an original client, the client trusts no one and the server
+            // does not trust a client without a lock: no mapping at all.
+            #expect(segmentLines.filter { $0.hasSuffix(headPath) }.count == (clientEmulatesOriginal ? 0 : 2), "\(segmentLines)")
+        }
+    }
+
     /// A client trusted its server, then the server's payloads grow past
     /// what was verified: the fast path notices and checks again.
     @Test func growthPastTheVerifiedLengthIsCheckedAgain() throws {

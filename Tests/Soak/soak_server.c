@@ -28,8 +28,9 @@
  *   soak: objects during=K                        the channel's objects in /dev/shm
  *   soak: done exchanges=E payload_bytes=B request_bytes=R seconds=S
  * fds counts the entries of /proc/PID/fd, shm_maps the lines of
- * /proc/PID/maps that map a file under /dev/shm (the library maps DATA and,
- * through glibc, both semaphores), anon_kb the RssAnon of /proc/PID/status
+ * /proc/PID/maps that map a file under /dev/shm (the library maps DATA, HEAD
+ * once the peer is trusted, from the first exchange on, and through glibc
+ * both semaphores), anon_kb the RssAnon of /proc/PID/status
  * (heap and other private memory).  -1 means /proc was unreadable.
  *
  * Exit status: 0 every exchange checked out, 1 a failure, 2 usage.
