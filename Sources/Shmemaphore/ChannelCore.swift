@@ -129,10 +129,11 @@ package final class ChannelCore {
             // that finds a fresh DATA also finds a fresh HEAD.
             // A client may still map the old HEAD and trust it: the retired
             // word, set once both names are gone, sends it to the new ones.
-            let oldHeader = SharedSegment.openExisting(name.headerSegment)
+            // (A HEAD that fails the permission check is not ours to write.)
+            let oldHeader = try? SharedSegment.attach(name.headerSegment, options: options)
             SharedSegment.unlink(name.headerSegment)
             SharedSegment.unlink(name.dataSegment)
-            SharedSegment.retireHeader(descriptor: oldHeader)
+            oldHeader?.markRetired()
             let header = try SharedSegment.create(name.headerSegment, mode: options.mode, size: Wire.headerSegmentSize)
             // Held for the channel's life; the kernel drops it if this process dies.
             if !options.emulatesOriginalPeer { _ = try header.lockByte(at: Wire.serverLivenessByte) }
@@ -483,8 +484,7 @@ package final class ChannelCore {
         guard try header.isByteLocked(at: peerByte) else { return }
         peerLockSeen = true
         guard let words = try header.mappedIfLarger(thanOrEqualTo: Wire.headerSegmentSize) else { return }
-        let holeFree = Int(dataStatus.st_blocks) * 512 >= Int(dataStatus.st_size)
-        let length = min(holeFree ? Int(dataStatus.st_size) : backed, data.mappedLength)
+        let length = min(dataStatus.hasNoHoles ? Int(dataStatus.st_size) : backed, data.mappedLength)
         trust = PeerTrust(headerWords: words, dataLength: length, checkedAt: now)
         lastTrustAttempt = nil
     }

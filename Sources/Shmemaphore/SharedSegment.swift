@@ -105,7 +105,7 @@ final class SharedSegment {
     /// have one.  Only those bytes are reserved: a peer must not be able to
     /// make us allocate a huge sparse segment.
     func backWithMemory(count: Int, status: inout stat) throws(ShmemaphoreError) {
-        guard count > 0, Int(status.st_blocks) * 512 < Int(status.st_size) else { return }
+        guard count > 0, !status.hasNoHoles else { return }
         let firstHole = try syscall("lseek \(name) SEEK_HOLE") { shmemaphore_shim_first_hole(descriptor) }
         guard firstHole < Int64(count) else { return }
         try reserve(count)
@@ -140,24 +140,13 @@ final class SharedSegment {
         return try mapped(covering: count, realSize: size)
     }
 
-    /// Opens the segment `name` if it exists, for a server about to replace
-    /// it; -1 when there is none or it cannot be opened (nothing to retire).
-    static func openExisting(_ name: String) -> Int32 {
-        shm_open(name, O_RDWR | O_CLOEXEC, 0)
-    }
-
-    /// Sets the retired word of a replaced header segment (already unlinked)
-    /// and closes it.  Best effort: a HEAD too short for the word belongs to a
-    /// peer that never reads it.
-    static func retireHeader(descriptor: Int32) {
-        guard descriptor >= 0 else { return }
-        defer { bestEffort { close(descriptor) } }
-        var status = stat()
-        guard (try? syscall("fstat old HEAD") { fstat(descriptor, &status) }) != nil,
-            Int(status.st_size) >= Wire.retiredWordOffset + 8
-        else { return }
+    /// Sets the retired word of a header segment that a new server replaced
+    /// (docs/PROTOCOL.md, "Trusted peers").  Best effort: a HEAD too short for
+    /// the word belongs to a peer that never reads it.
+    func markRetired() {
+        guard let size = try? Int(status().st_size), size >= Wire.retiredWordOffset + 8 else { return }
         var marker = Wire.retiredMarker
-        _ = try? syscall("pwrite old HEAD") { pwrite(descriptor, &marker, 8, off_t(Wire.retiredWordOffset)) }
+        try? write(&marker, count: 8, offset: Wire.retiredWordOffset)
     }
 
     /// Takes an OFD lock on the byte at `offset`, held until this descriptor
@@ -199,3 +188,8 @@ final class SharedSegment {
     }
 }
 
+extension stat {
+    /// Whether every byte of the file has memory behind it (st_blocks counts
+    /// 512-byte units), as always for a segment that only posix_fallocate grew.
+    var hasNoHoles: Bool { Int(st_blocks) * 512 >= Int(st_size) }
+}
