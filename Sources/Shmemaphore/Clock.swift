@@ -7,19 +7,17 @@ import Glibc
 struct MonotonicInstant: Comparable, Sendable {
     var nanoseconds: Int64
 
-    static func now() -> MonotonicInstant {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return MonotonicInstant(nanoseconds: Int64(time.tv_sec) &* 1_000_000_000 &+ Int64(time.tv_nsec))
-    }
+    static func now() -> MonotonicInstant { reading(CLOCK_MONOTONIC) }
 
     /// The monotonic clock at tick resolution (CLOCK_MONOTONIC_COARSE, a few
     /// milliseconds): a plain memory read in the vDSO, several times cheaper
     /// than `now()` on a VM.  For intervals far longer than a tick (the 50 ms
     /// trust window); never for a caller's timeout.
-    static func coarseNow() -> MonotonicInstant {
+    static func coarseNow() -> MonotonicInstant { reading(CLOCK_MONOTONIC_COARSE) }
+
+    private static func reading(_ clock: clockid_t) -> MonotonicInstant {
         var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
+        clock_gettime(clock, &time)
         return MonotonicInstant(nanoseconds: Int64(time.tv_sec) &* 1_000_000_000 &+ Int64(time.tv_nsec))
     }
 
