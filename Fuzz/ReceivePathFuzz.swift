@@ -256,7 +256,7 @@ final class Harness {
             // to check every turn survives.  A side facing a peer without a lock
             // (an original app) runs these same checks by itself.
             var options = ChannelOptions()
-            options.checkSegmentsEveryTurn = true
+            options.untrustedPeer = true
             let server = try ChannelCore.openServer(name, options: options)
             let client = try ChannelCore.openClient(name, options: options)
             self.server = server

@@ -1,3 +1,4 @@
+import CShmemaphoreShims
 import Glibc
 
 /// The protocol engine behind both roles: the four objects of one channel and
@@ -60,15 +61,30 @@ package final class ChannelCore {
 
     /// What a trusted peer lets this side skip: a peer holding its liveness
     /// lock promises never to shrink a segment or punch holes in it, so what
-    /// was verified stays true; only growth needs a new look.
+    /// was verified stays true; only growth needs a new look.  HEAD is then
+    /// mapped (at least `Wire.headerSegmentSize` bytes, `header.mapping`).
+    /// Should the peer break the promise anyway, the fault guard turns the
+    /// access into an error and the trust ends (`sharedAccess`).
     struct PeerTrust {
-        /// HEAD, mapped (at least `Wire.headerSegmentSize` bytes); owned by `header`.
-        let headerWords: UnsafeMutableRawPointer
         /// Leading bytes of DATA known to exist, with memory behind them, inside our mapping.
         let dataLength: Int
         /// When the peer's lock and the sizes were last checked.
         let checkedAt: MonotonicInstant
     }
+
+    /// Server: whether the client's lock, when last tested, also covered the
+    /// answer-numbers byte: then every answer must carry the request's number.
+    private var clientNumbersAnswers = false
+    /// Server: the number of the last request sent (docs/PROTOCOL.md,
+    /// "Exchange numbers"); 0 before the first.
+    private var requestNumber: UInt64 = 0
+    /// Client: the number of the request held now (0: the server numbers
+    /// none, an original app), and of the last one answered.
+    private var heldRequestNumber: UInt64 = 0
+    private var answeredRequestNumber: UInt64 = 0
+    /// Untrusted-peer mode: payloads are copied here, out of shared memory,
+    /// before the caller sees them (grown, never shrunk; freed at deinit).
+    private var privateCopy = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     /// How often a waiting client checks that the server is still there.
     static let livenessInterval: Int64 = 50_000_000
@@ -100,56 +116,89 @@ package final class ChannelCore {
         self.spinPolicy = SpinPolicy(strategy: options.waitStrategy)
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        privateCopy.deallocate()
+    }
 
     // MARK: Opening and closing
 
-    /// Opens `name` as its server: semaphores opened (or created) and drained,
-    /// both segments created anew (docs/PROTOCOL.md, "Start-up").
+    /// Opens `name` as its server (docs/PROTOCOL.md, "Start-up"): claims the
+    /// channel, then opens (or creates) and drains the semaphores, and
+    /// creates both segments anew.
+    ///
+    /// The claim is the server's liveness lock on the HEAD at the channel's
+    /// name.  A HEAD whose lock another process holds belongs to a live
+    /// server: the channel is busy, whatever the stale policy.  A HEAD whose
+    /// lock this process gets is stale (its server is gone): it is unlinked,
+    /// and a new one is created exclusively and locked.  Of servers racing
+    /// for one channel, only the one that holds the lock of the HEAD at the
+    /// name goes on; every other one gets `busy` and has touched nothing.
     package static func openServer(_ name: ChannelName, options: ChannelOptions) throws(ShmemaphoreError) -> ChannelCore {
         try options.validate()
-        if options.stalePolicy == .fail {
-            for segment in [name.headerSegment, name.dataSegment]
-            where access(ChannelName.filesystemPath(ofSegment: segment), F_OK) == 0 {
-                throw .exists("\(ChannelName.filesystemPath(ofSegment: segment)) exists: another server runs, or one crashed")
+        let locks = !options.emulatesOriginalPeer
+        var staleHeader: SharedSegment?
+        var header: SharedSegment?
+        for _ in 0..<4 {
+            do {
+                header = try SharedSegment.create(name.headerSegment, mode: options.mode, size: Wire.headerSegmentSize)
+                break
+            } catch .system(errno: EEXIST, _) {}
+            let existing: SharedSegment
+            do {
+                existing = try SharedSegment.attach(name.headerSegment, options: options)
+            } catch .system(errno: ENOENT, _) {
+                continue
             }
+            if locks, try !existing.lock(at: Wire.serverLivenessByte) {
+                throw .busy("a live server holds channel \(name)")
+            }
+            if options.stalePolicy == .fail {
+                throw .exists("\(existing.path) exists: a server crashed (or one that takes no lock runs)")
+            }
+            // Ours now: only we can unlink it, and every other server that
+            // looks finds its lock taken.  It is retired once DATA is gone too.
+            existing.unlink()
+            staleHeader = existing
         }
-        let (request, response) = try openSemaphores(name, options: options)
+        guard let header else { throw .busy("the header segment of channel \(name) keeps being re-created by another process") }
+        // Held for the channel's life; the kernel drops it if this process dies.
+        if locks, try !header.lock(at: Wire.serverLivenessByte) {
+            // Another server found our new HEAD first and claimed it: it is
+            // that server's channel now; leave everything to it.
+            throw .busy("another server claimed channel \(name) at the same moment")
+        }
+        var request: NamedSemaphore?
+        var response: NamedSemaphore?
         do throws(ShmemaphoreError) {
+            let dataPath = ChannelName.filesystemPath(ofSegment: name.dataSegment)
+            if options.stalePolicy == .fail, access(dataPath, F_OK) == 0 {
+                throw .exists("\(dataPath) exists: a server crashed while starting")
+            }
+            (request, response) = try openSemaphores(name, options: options)
             if options.stalePolicy == .fail {
                 // Look, don't touch: the objects stay as they were for whoever inspects them.
-                if try request.value() + response.value() > 0 {
+                if try request!.value() + response!.value() > 0 {
                     throw .exists("the semaphores of channel \(name) hold counts left by an earlier run")
                 }
             } else {
-                try request.drain()
-                try response.drain()
+                try request!.drain()
+                try response!.drain()
             }
-            // HEAD is replaced before DATA and created before DATA, so a client
-            // that finds a fresh DATA also finds a fresh HEAD.
+            // Whatever DATA is at the name is stale: a live server would hold the HEAD.
+            if let stale = try? SharedSegment.attach(name.dataSegment, options: options) { stale.unlink() }
             // A client may still map the old HEAD and trust it: the retired
-            // word, set once both names are gone, sends it to the new ones.
-            // (A HEAD that fails the permission check is not ours to write.)
-            let oldHeader = try? SharedSegment.attach(name.headerSegment, options: options)
-            SharedSegment.unlink(name.headerSegment)
-            SharedSegment.unlink(name.dataSegment)
-            oldHeader?.markRetired()
-            let header = try SharedSegment.create(name.headerSegment, mode: options.mode, size: Wire.headerSegmentSize)
-            // Held for the channel's life; the kernel drops it if this process dies.
-            if !options.emulatesOriginalPeer { _ = try header.lockByte(at: Wire.serverLivenessByte) }
-            let data: SharedSegment
-            do {
-                data = try SharedSegment.create(name.dataSegment, mode: options.mode, size: Wire.initialDataSegmentSize)
-            } catch {
-                SharedSegment.unlink(name.headerSegment)
-                throw error
-            }
+            // word, set once both old names are gone, sends it to the new ones.
+            staleHeader?.markRetired()
+            // DATA is created last, so a client that finds a fresh DATA also finds a fresh HEAD.
+            let data = try SharedSegment.create(name.dataSegment, mode: options.mode, size: Wire.initialDataSegmentSize)
             return ChannelCore(
                 role: .server, name: name, options: options,
-                requestSemaphore: request, responseSemaphore: response, header: header, data: data)
+                requestSemaphore: request!, responseSemaphore: response!, header: header, data: data)
         } catch {
-            request.unlinkIfCreatedHere()
-            response.unlinkIfCreatedHere()
+            header.unlink()
+            request?.unlinkIfCreatedHere()
+            response?.unlinkIfCreatedHere()
             throw error
         }
     }
@@ -201,22 +250,25 @@ package final class ChannelCore {
         return (header, data)
     }
 
-    /// Releases everything.  A server also unlinks all four objects; a client
-    /// unlinks nothing.  Idempotent.
+    /// Releases everything.  A server also unlinks all four objects (those
+    /// that are still its own); a client unlinks nothing.  Idempotent.
     package func close() {
         guard !isClosed else { return }
         isClosed = true
+        // Only names that are still the objects this channel opened: a
+        // server that took over a stale channel meanwhile keeps its own.
         if role == .server {
-            SharedSegment.unlink(name.dataSegment)
-            SharedSegment.unlink(name.headerSegment)
-            NamedSemaphore.unlink(name.requestSemaphore)
-            NamedSemaphore.unlink(name.responseSemaphore)
+            data.unlink()
+            header.unlink()
+            requestSemaphore.unlink()
+            responseSemaphore.unlink()
         }
     }
 
     // MARK: Server
 
-    /// Writes a request and posts it (server).
+    /// Writes a request and posts it (server).  The request is numbered
+    /// (docs/PROTOCOL.md, "Exchange numbers"); the number is written last.
     package func sendRequest(_ request: UnsafeRawBufferPointer) throws(ShmemaphoreError) {
         try expect(.server, "send a request")
         guard state == .idle else {
@@ -231,21 +283,19 @@ package final class ChannelCore {
         }
         // One byte more than the request: a NUL after it, for peers that read
         // the request as a C string.  The wire length excludes it.
-        let buffer = try writableData(count: request.count + 1)
-        if let source = request.baseAddress, request.count > 0 {
-            buffer.copyMemory(from: source, byteCount: request.count)
+        let count = request.count
+        try writeData(count: count + 1) { buffer in
+            if let source = request.baseAddress, count > 0 {
+                buffer.copyMemory(from: source, byteCount: count)
+            }
+            buffer.storeBytes(of: 0, toByteOffset: count, as: UInt8.self)
         }
-        buffer.storeBytes(of: 0, toByteOffset: request.count, as: UInt8.self)
-        var length = UInt64(request.count)
-        // writableData evaluated the trust for this turn.
-        if let trust {
-            trust.headerWords.storeBytes(of: length, as: UInt64.self)
-        } else {
-            try header.write(&length, count: Wire.requestHeaderSize, offset: 0)
-        }
+        requestNumber = requestNumber == UInt64.max ? 1 : requestNumber + 1
+        let number = options.emulatesOriginalPeer ? nil : requestNumber
+        try writeHeader(words: (UInt64(count), nil), number: number, at: Wire.requestNumberOffset)
         // Until a client has been seen alive, look before posting: a client
         // that takes this request and dies at once is then still noticed.
-        if !peerLockSeen { peerLockSeen = try header.isByteLocked(at: Wire.clientLivenessByte) }
+        if !peerLockSeen { peerLockSeen = try testClientLock() }
         turnDataStatus = nil
         try requestSemaphore.post()
         state = .awaitingResponse
@@ -253,6 +303,11 @@ package final class ChannelCore {
 
     /// Waits for the response to the outstanding request (server).  Error
     /// responses are returned, not thrown: the caller decides how to surface them.
+    ///
+    /// A token whose answer number is not this request's (a third process
+    /// posted RES, or the client answered something else) is no answer: it
+    /// is dropped and the wait goes on; if no right answer comes before the
+    /// deadline, the call reports a protocol error instead of a timeout.
     package func receiveResponse(timeout: Duration?) throws(ShmemaphoreError) -> ReceivedResponse {
         try expect(.server, "receive a response")
         guard state == .awaitingResponse else {
@@ -261,42 +316,78 @@ package final class ChannelCore {
         // Until a client has been seen holding its lock, look once before
         // waiting: a client that dies during the first slice is then noticed.
         if !peerLockSeen { try checkClientAlive() }
-        let arrived = try waitForToken(on: .response, timeout: timeout) {
-            () throws(ShmemaphoreError) in try self.checkClientAlive()
-        }
-        guard arrived else { throw .timeout }
-        // The token is consumed: whatever the peer wrote, this exchange is over.
-        state = .idle
-        // A fast client may answer before any slice looked: look now, once.
-        if !peerLockSeen { try checkClientAlive() }
-        // The server's turn starts here and lasts until its next request.
-        let trust = currentTrust()
-        let metadata: ResponseMetadata
-        if let trust {
-            metadata = ResponseMetadata(words: UnsafeRawBufferPointer(start: trust.headerWords, count: Wire.responseHeaderSize))
-        } else {
-            var words = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-            let read = try withUnsafeMutableBytes(of: &words) { buffer throws(ShmemaphoreError) in
-                try header.read(into: buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)
+        let deadline = Deadline(timeout: timeout)
+        var wrongAnswer: UInt64?
+        while true {
+            let arrived = try waitForToken(on: .response, deadline: deadline) {
+                () throws(ShmemaphoreError) in try self.checkClientAlive()
             }
-            guard read == Wire.responseHeaderSize else {
-                throw .protocolViolation("the header segment holds \(read) bytes; a response header needs \(Wire.responseHeaderSize)")
+            guard arrived else {
+                if let wrongAnswer {
+                    throw .protocolViolation("a response token carried answer number \(wrongAnswer), not \(requestNumber): another process posts RES, or the client answered another request")
+                }
+                throw .timeout
             }
-            metadata = withUnsafeBytes(of: &words) { ResponseMetadata(words: $0) }
+            // A fast client may answer before any slice looked: look now, once.
+            if !peerLockSeen { try checkClientAlive() }
+            // The server's turn starts here (if the token is the answer) and
+            // lasts until its next request.
+            let trusted = currentTrust() != nil
+            // The token is consumed: whatever the peer wrote, this exchange
+            // is over, unless the token turns out to be no answer at all.
+            state = .idle
+            let (words, answer) = try readResponseHeader(trusted: trusted)
+            // A client whose lock covers the answer-numbers byte numbers its
+            // answers; an original client (or one that only takes the
+            // liveness lock) numbers none.
+            if clientNumbersAnswers && answer != requestNumber {
+                state = .awaitingResponse
+                wrongAnswer = answer ?? 0
+                turnDataStatus = nil
+                continue
+            }
+            let metadata = withUnsafeBytes(of: words) { ResponseMetadata(words: $0) }
+            let kind = try metadata.kind()
+            let payload: UnsafeRawBufferPointer
+            if let trust = currentTrust(), trusted, metadata.bytes <= UInt64(trust.dataLength) {
+                payload = UnsafeRawBufferPointer(start: data.mapping!.address, count: Int(metadata.bytes))
+            } else {
+                payload = try checkedPayload(count: metadata.bytes, dataStatus: try data.status(), what: "response")
+            }
+            return ReceivedResponse(metadata: metadata, kind: kind, payload: try handedOver(payload))
         }
-        let kind = try metadata.kind()
-        if let trust, metadata.bytes <= UInt64(trust.dataLength) {
-            let payload = UnsafeRawBufferPointer(start: data.mapping, count: Int(metadata.bytes))
-            return ReceivedResponse(metadata: metadata, kind: kind, payload: payload)
+    }
+
+    /// The four response words and the answer number (nil when HEAD is too
+    /// short to hold one), from the mapping when trusted, else with one pread.
+    private func readResponseHeader(trusted: Bool) throws(ShmemaphoreError) -> ((UInt64, UInt64, UInt64, UInt64), UInt64?) {
+        if trusted {
+            return try sharedAccess(header) { words throws(ShmemaphoreError) in
+                // Acquire: the client wrote everything else before its number.
+                let answer = shmemaphore_shim_load_acquire(words + Wire.answerNumberOffset)
+                return (words.loadUnaligned(as: (UInt64, UInt64, UInt64, UInt64).self), answer)
+            }
         }
-        let payload = try checkedPayload(count: metadata.bytes, dataStatus: try data.status(), what: "response")
-        return ReceivedResponse(metadata: metadata, kind: kind, payload: payload)
+        var words = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let read = try withUnsafeMutableBytes(of: &words) { buffer throws(ShmemaphoreError) in
+            try header.read(into: buffer.baseAddress!, count: Wire.numberedResponseSize, offset: 0)
+        }
+        guard read >= Wire.responseHeaderSize else {
+            throw .protocolViolation("the header segment holds \(read) bytes; a response header needs \(Wire.responseHeaderSize)")
+        }
+        return ((words.0, words.1, words.2, words.3), read == Wire.numberedResponseSize ? words.6 : nil)
     }
 
     // MARK: Client
 
     /// Waits for the next request (client).  The returned view lives in the
-    /// data segment and is valid until the next call on this channel.
+    /// data segment (in untrusted-peer mode: in private memory) and is valid
+    /// until the next call on this channel.
+    ///
+    /// A token that comes with the number of the request answered last is
+    /// no request (a third process posted REQ, or a double post): it is
+    /// dropped without touching the segments, whose turn is the server's,
+    /// and the wait goes on.
     package func receiveRequest(timeout: Duration?) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
         try expect(.client, "receive a request")
         switch state {
@@ -304,32 +395,59 @@ package final class ChannelCore {
         case .peerGone: throw .peerGone
         default: throw .wrongState("the current request is not answered yet")
         }
-        let arrived = try waitForToken(on: .request, timeout: timeout) {
-            () throws(ShmemaphoreError) in
-            _ = try self.dataStatusFollowingServer()
-            try self.checkServerAlive()
-        }
-        guard arrived else { throw .timeout }
-        // From here on the server waits for an answer: even a malformed request
-        // leaves the client holding it, so that it can still answer with an error.
-        state = .holdingRequest
-        // A retired HEAD means the server was replaced: the checked path
-        // below finds DATA unlinked and follows it to the new segments.
-        if let trust = currentTrust(),
-            trust.headerWords.load(fromByteOffset: Wire.retiredWordOffset, as: UInt64.self) != Wire.retiredMarker
-        {
-            let length = trust.headerWords.load(as: UInt64.self)
-            if length <= UInt64(trust.dataLength) {
-                return UnsafeRawBufferPointer(start: data.mapping, count: Int(length))
+        let deadline = Deadline(timeout: timeout)
+        while true {
+            let arrived = try waitForToken(on: .request, deadline: deadline) {
+                () throws(ShmemaphoreError) in
+                _ = try self.dataStatusFollowingServer()
+                try self.checkServerAlive()
             }
+            guard arrived else { throw .timeout }
+            // A retired HEAD means the server was replaced: the checked path
+            // below finds DATA unlinked and follows it to the new segments.
+            var trusted = false
+            if currentTrust() != nil {
+                trusted = try sharedAccess(header) { words in
+                    words.load(fromByteOffset: Wire.retiredWordOffset, as: UInt64.self) != Wire.retiredMarker
+                }
+            }
+            let dataStatus = trusted ? nil : try dataStatusFollowingServer()
+            let number = try requestNumber(trusted: trusted)
+            if number != 0 && number == answeredRequestNumber {
+                turnDataStatus = nil
+                continue
+            }
+            // From here on the server waits for an answer: even a malformed request
+            // leaves the client holding it, so that it can still answer with an error.
+            state = .holdingRequest
+            heldRequestNumber = number
+            if trusted, let trust = currentTrust() {
+                let length = try sharedAccess(header) { words in words.load(as: UInt64.self) }
+                if length <= UInt64(trust.dataLength) {
+                    return try handedOver(UnsafeRawBufferPointer(start: data.mapping!.address, count: Int(length)))
+                }
+            }
+            var length: UInt64 = 0
+            let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)
+            guard read == Wire.requestHeaderSize else {
+                throw .protocolViolation("the header segment holds \(read) bytes; a request header needs \(Wire.requestHeaderSize)")
+            }
+            let status: stat
+            if let dataStatus { status = dataStatus } else { status = try data.status() }
+            return try handedOver(checkedPayload(count: length, dataStatus: status, what: "request"))
         }
-        let dataStatus = try dataStatusFollowingServer()
-        var length: UInt64 = 0
-        let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)
-        guard read == Wire.requestHeaderSize else {
-            throw .protocolViolation("the header segment holds \(read) bytes; a request header needs \(Wire.requestHeaderSize)")
+    }
+
+    /// The request number in HEAD (0 when the server writes none).
+    private func requestNumber(trusted: Bool) throws(ShmemaphoreError) -> UInt64 {
+        if options.emulatesOriginalPeer { return 0 }
+        if trusted {
+            // Acquire: the server wrote the request before its number.
+            return try sharedAccess(header) { words in shmemaphore_shim_load_acquire(words + Wire.requestNumberOffset) }
         }
-        return try checkedPayload(count: length, dataStatus: dataStatus, what: "request")
+        var number: UInt64 = 0
+        let read = try header.read(into: &number, count: 8, offset: Wire.requestNumberOffset)
+        return read == 8 ? number : 0
     }
 
     /// Answers the held request with a copy of `payload` (client).
@@ -340,17 +458,19 @@ package final class ChannelCore {
             throw .invalidArgument("the payload has \(payload.count) bytes; the metadata announces \(metadata.bytes)")
         }
         let count = Int(metadata.bytes)
-        let buffer = try writableData(count: count)
-        if count > 0 { buffer.copyMemory(from: payload.baseAddress!, byteCount: count) }
+        try writeData(count: count) { buffer in
+            if count > 0 { buffer.copyMemory(from: payload.baseAddress!, byteCount: count) }
+        }
         try publish(metadata)
     }
 
     /// Answers the held request with an error response (client).
     package func sendError(code: UInt64, message: UnsafeRawBufferPointer) throws(ShmemaphoreError) {
         try expectHeldRequest("send an error response")
-        let buffer = try writableData(count: message.count)
-        if let source = message.baseAddress, message.count > 0 {
-            buffer.copyMemory(from: source, byteCount: message.count)
+        try writeData(count: message.count) { buffer in
+            if let source = message.baseAddress, message.count > 0 {
+                buffer.copyMemory(from: source, byteCount: message.count)
+            }
         }
         try publish(.error(code: code, messageLength: UInt64(message.count)))
     }
@@ -360,7 +480,7 @@ package final class ChannelCore {
     package func reserve(_ count: UInt64) throws(ShmemaphoreError) -> UnsafeMutableRawBufferPointer {
         try expectHeldRequest("reserve a response buffer")
         guard count <= UInt64(Int.max / 2) else { throw .tooLarge("cannot reserve \(count) bytes") }
-        let buffer = try writableData(count: Int(count))
+        let buffer = try writeData(count: Int(count)) { buffer in buffer }
         state = .reserved(Int(count))
         return UnsafeMutableRawBufferPointer(start: buffer, count: Int(count))
     }
@@ -398,20 +518,68 @@ package final class ChannelCore {
         }
     }
 
-    /// Writes the response header, then posts: the post is the release barrier.
+    /// Writes the response header and the answer number, then posts: the
+    /// post is the release barrier.
     private func publish(_ metadata: ResponseMetadata) throws(ShmemaphoreError) {
-        var words = metadata.words
-        // The turn's trust, as the writableData call of this turn evaluated it.
-        if let trust {
-            trust.headerWords.storeBytes(of: words, as: (UInt64, UInt64, UInt64, UInt64).self)
-        } else {
-            try withUnsafeBytes(of: &words) { buffer throws(ShmemaphoreError) in
-                try header.write(buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)
-            }
-        }
+        let number = heldRequestNumber == 0 ? nil : heldRequestNumber
+        try writeHeader(words: (metadata.bytes, (metadata.width, metadata.height, metadata.channels)), number: number, at: Wire.answerNumberOffset)
         turnDataStatus = nil
         try responseSemaphore.post()
+        answeredRequestNumber = heldRequestNumber
         state = .idle
+    }
+
+    /// Writes word 0 (and words 1-3 when given) of HEAD, then `number` at
+    /// `numberOffset`, last: a peer that sees the number sees the rest.
+    /// Through the mapping with a trusted peer (this turn's trust, as its
+    /// `writeData` evaluated it), else with pwrite.
+    private func writeHeader(
+        words: (UInt64, (UInt64, UInt64, UInt64)?), number: UInt64?, at numberOffset: Int
+    ) throws(ShmemaphoreError) {
+        if trust != nil {
+            try sharedAccess(header) { head in
+                head.storeBytes(of: words.0, as: UInt64.self)
+                if let rest = words.1 { head.storeBytes(of: rest, toByteOffset: 8, as: (UInt64, UInt64, UInt64).self) }
+                if let number { shmemaphore_shim_store_release(head + numberOffset, number) }
+            }
+            return
+        }
+        var all = (words.0, words.1?.0 ?? 0, words.1?.1 ?? 0, words.1?.2 ?? 0)
+        try withUnsafeBytes(of: &all) { buffer throws(ShmemaphoreError) in
+            try header.write(buffer.baseAddress!, count: words.1 == nil ? Wire.requestHeaderSize : Wire.responseHeaderSize, offset: 0)
+        }
+        if var number {
+            try header.write(&number, count: 8, offset: numberOffset)
+        }
+    }
+
+    /// Runs `body` on `segment`'s mapping under the fault guard; a fault
+    /// (the peer broke its promise and shrank the segment) ends the trust.
+    @inline(__always)
+    private func sharedAccess<Result>(
+        _ segment: SharedSegment, _ body: (UnsafeMutableRawPointer) throws(ShmemaphoreError) -> Result
+    ) throws(ShmemaphoreError) -> Result {
+        do {
+            return try segment.access(body)
+        } catch {
+            trust = nil
+            turnDataStatus = nil
+            throw error
+        }
+    }
+
+    /// What the caller gets to read: `payload` itself (a view into DATA),
+    /// or in untrusted-peer mode a copy in private memory, made under the
+    /// fault guard, so that a process that shrinks DATA meanwhile cannot
+    /// make the caller fault (docs/SECURITY.md).
+    private func handedOver(_ payload: UnsafeRawBufferPointer) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+        guard options.untrustedPeer, payload.count > 0 else { return payload }
+        if privateCopy.count < payload.count {
+            privateCopy.deallocate()
+            privateCopy = .allocate(byteCount: payload.count, alignment: 64)
+        }
+        try sharedAccess(data) { _ in privateCopy.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        return UnsafeRawBufferPointer(start: privateCopy.baseAddress, count: payload.count)
     }
 
     /// DATA's status for the current turn, read once.
@@ -422,15 +590,21 @@ package final class ChannelCore {
         return status
     }
 
-    /// A writable mapping of DATA's first `count` bytes, grown if needed.
-    /// With a trusted peer and bytes already verified, no system call.
-    private func writableData(count: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
-        if let trust = currentTrust(), count <= trust.dataLength, let mapping = data.mapping { return mapping }
+    /// Runs `body` on a writable mapping of DATA's first `count` bytes
+    /// (grown if needed), under the fault guard.  With a trusted peer and
+    /// bytes already verified, no system call.
+    @discardableResult
+    private func writeData<Result>(
+        count: Int, _ body: (UnsafeMutableRawPointer) -> Result
+    ) throws(ShmemaphoreError) -> Result {
+        if let trust = currentTrust(), count <= trust.dataLength {
+            return try sharedAccess(data) { buffer in body(buffer) }
+        }
         var status = try turnStatus()
-        let buffer = try data.writableBytes(count: count, status: &status)
+        _ = try data.writableBytes(count: count, status: &status)
         turnDataStatus = status
         try renewTrust(dataStatus: status, backed: count)
-        return buffer
+        return try sharedAccess(data) { buffer in body(buffer) }
     }
 
     /// A read-only view of the first `count` bytes of DATA, after checking
@@ -470,7 +644,7 @@ package final class ChannelCore {
     /// first bytes this turn made sure have memory behind them.
     private func renewTrust(dataStatus: stat, backed: Int) throws(ShmemaphoreError) {
         trust = nil
-        guard !options.checkSegmentsEveryTurn && !options.emulatesOriginalPeer else { return }
+        guard !options.untrustedPeer && !options.emulatesOriginalPeer else { return }
         let now = MonotonicInstant.coarseNow()
         if let lastTrustAttempt, now.nanoseconds &- lastTrustAttempt.nanoseconds < Self.trustInterval,
             turnsSinceTrustAttempt < Self.trustRetryTurns
@@ -480,12 +654,14 @@ package final class ChannelCore {
         }
         lastTrustAttempt = now
         turnsSinceTrustAttempt = 0
-        let peerByte = role == .server ? Wire.clientLivenessByte : Wire.serverLivenessByte
-        guard try header.isByteLocked(at: peerByte) else { return }
+        let peerLocked = try role == .server ? testClientLock() : header.isByteLocked(at: Wire.serverLivenessByte)
+        guard peerLocked else { return }
         peerLockSeen = true
-        guard let words = try header.mappedIfLarger(thanOrEqualTo: Wire.headerSegmentSize) else { return }
-        let length = min(dataStatus.hasNoHoles ? Int(dataStatus.st_size) : backed, data.mappedLength)
-        trust = PeerTrust(headerWords: words, dataLength: length, checkedAt: now)
+        guard try header.mappedIfLarger(thanOrEqualTo: Wire.headerSegmentSize) != nil else { return }
+        // Bytes before the first hole have memory behind them (one lseek per
+        // trust window; blocks past the end, which fool st_blocks, do not count).
+        let backedLength = max(backed, Int(min(try data.firstHole(), Int64(dataStatus.st_size))))
+        trust = PeerTrust(dataLength: min(backedLength, data.mappedLength), checkedAt: now)
         lastTrustAttempt = nil
     }
 
@@ -498,18 +674,16 @@ package final class ChannelCore {
         token == .request ? requestSemaphore : responseSemaphore
     }
 
-    /// Waits for a token until `timeout` passes (false): first without any
+    /// Waits for a token until `deadline` passes (false): first without any
     /// cost if it is already there, then spinning if `spinPolicy` says it
     /// pays, then sleeping in slices of `livenessInterval`, running
     /// `whileWaiting` (liveness checks) between slices.
     private func waitForToken(
-        on token: Token, timeout: Duration?,
+        on token: Token, deadline: Deadline,
         whileWaiting: () throws(ShmemaphoreError) -> Void
     ) throws(ShmemaphoreError) -> Bool {
         if try semaphore(for: token).tryWait() { return true }
-        // One clock reading sets up the deadline, the spin and the first slice.
         let start = MonotonicInstant.now()
-        let deadline = Deadline(timeout: timeout, from: start)
         let expired = deadline.instant.map { $0 <= start } ?? false
         var phase = expired ? .sleep : spinPolicy.plan()
         var phaseStart = start
@@ -540,18 +714,30 @@ package final class ChannelCore {
     /// client) and notes whether the server holds its own.
     private func takeClientLivenessLock() throws(ShmemaphoreError) {
         if !options.emulatesOriginalPeer {
-            guard try header.lockByte(at: Wire.clientLivenessByte) else {
+            // One lock over the liveness byte and the answer-numbers byte.
+            guard try header.lock(at: Wire.clientLivenessByte, count: Wire.answerNumbersByte - Wire.clientLivenessByte + 1) else {
                 throw .busy("another client is attached to channel \(name)")
             }
         }
         peerLockSeen = try header.isByteLocked(at: Wire.serverLivenessByte)
     }
 
+    /// Server: whether the client holds its liveness lock, noting whether it
+    /// numbers its answers (its lock covers `Wire.answerNumbersByte` too).
+    private func testClientLock() throws(ShmemaphoreError) -> Bool {
+        guard let end = try header.lockEnd(at: Wire.clientLivenessByte) else {
+            clientNumbersAnswers = false
+            return false
+        }
+        clientNumbersAnswers = !options.emulatesOriginalPeer && end > Int64(Wire.answerNumbersByte)
+        return true
+    }
+
     /// Server, between waits for a response: a client whose lock vanished has
     /// died.  Its request is withdrawn (a token it never took is drained) so
     /// that the next client starts clean.
     private func checkClientAlive() throws(ShmemaphoreError) {
-        if try header.isByteLocked(at: Wire.clientLivenessByte) {
+        if try testClientLock() {
             peerLockSeen = true
         } else if peerLockSeen {
             peerLockSeen = false

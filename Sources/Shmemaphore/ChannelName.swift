@@ -87,12 +87,21 @@ public struct ChannelOptions: Sendable, Equatable {
     public var allowForeignOwner = false
     /// How a side waits for its peer's post (docs/PERFORMANCE.md, "Waiting").
     public var waitStrategy: WaitStrategy = .adaptive
-    /// Check the segments' real size (fstat) and read HEAD with pread on
+    /// For peers you do not trust to keep the protocol's promises (a peer
+    /// that may shrink a segment, or a process that posts out of turn):
+    /// check the segments' real size (fstat) and read HEAD with pread on
     /// every turn, even when the peer holds its liveness lock and has thereby
-    /// promised never to shrink them (docs/PROTOCOL.md, "Trusted peers").
-    /// Costs three system calls per round trip; for peers you do not trust
-    /// to keep that promise.
-    public var checkSegmentsEveryTurn = false
+    /// promised never to shrink them (docs/PROTOCOL.md, "Trusted peers"), and
+    /// hand every received payload over as a private copy, so that reading
+    /// it cannot fault (docs/SECURITY.md).  Costs three system calls and one
+    /// copy per round trip.
+    public var untrustedPeer = false
+    /// The former name of ``untrustedPeer``.
+    @available(*, deprecated, renamed: "untrustedPeer")
+    public var checkSegmentsEveryTurn: Bool {
+        get { untrustedPeer }
+        set { untrustedPeer = newValue }
+    }
     /// Plays a peer that knows only the original protocol, for tests and
     /// conformance tools: takes no liveness lock and trusts no peer.
     package var emulatesOriginalPeer = false

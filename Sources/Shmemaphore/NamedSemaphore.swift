@@ -1,61 +1,128 @@
 import CShmemaphoreShims
 import Glibc
 
-/// One open POSIX named semaphore; closing it (deinit) leaves the name in place.
+/// One POSIX named semaphore of a channel, opened once by descriptor.
+///
+/// glibc keeps a named semaphore as the file /dev/shm/sem.NAME holding one
+/// `sem_t`; sem_open maps that file.  The library does the same itself, so
+/// that the file it checked (owner, mode, type, size) is the file it uses:
+/// sem_open by name followed by a stat of the path would look the name up
+/// twice, and another user could swap the file in between.  An original
+/// peer's sem_open maps the same file, so the two interoperate.  Closing
+/// (deinit) unmaps it and leaves the name in place.
 final class NamedSemaphore {
     let name: String
+    /// The file, /dev/shm/sem.NAME.
+    let path: String
+    /// Which file was opened: the server unlinks the name only while it still names this file.
+    let identity: FileIdentity
+    private let mapping: SharedMapping
     private let handle: UnsafeMutablePointer<sem_t>
-    /// True when this process created the semaphore (O_EXCL succeeded).
+    /// True when this process created the semaphore (it made the name).
     let createdHere: Bool
 
-    private init(name: String, handle: UnsafeMutablePointer<sem_t>, createdHere: Bool) {
+    /// The size of the `sem_t` a semaphore file must hold.
+    static let fileSize = shmemaphore_shim_sem_size()
+
+    private init(name: String, path: String, descriptor: Int32, status: stat, createdHere: Bool) throws(ShmemaphoreError) {
+        defer { bestEffort { close(descriptor) } }  // the mapping keeps the file
         self.name = name
-        self.handle = handle
+        self.path = path
+        self.identity = FileIdentity(status)
         self.createdHere = createdHere
+        self.mapping = try SharedMapping(descriptor: descriptor, length: Self.fileSize, describing: path)
+        // Only the library touches a semaphore's memory: every access is guarded.
+        mapping.guardAlways()
+        self.handle = mapping.address.bindMemory(to: sem_t.self, capacity: 1)
     }
 
     /// Opens `name`, creating it with value 0 if it does not exist.
     ///
-    /// A semaphore this process creates gets `options.mode` exactly (its file
-    /// is chmod-ed, since sem_open applies the umask); an existing one must
-    /// pass `ObjectPermissions.check`.
+    /// A semaphore this process creates gets `options.mode` exactly,
+    /// whatever the umask; an existing one must pass `ObjectFile.check`.
     static func openOrCreate(_ name: String, options: ChannelOptions) throws(ShmemaphoreError) -> NamedSemaphore {
-        let path = ChannelName.filesystemPath(ofSemaphore: name)
-        if let created = shmemaphore_shim_sem_create(name, 1, mode_t(options.mode)) {
-            // sem_open honours the umask; the options' mode must hold regardless.
-            if chmod(path, mode_t(options.mode)) == -1 {
-                let error = currentErrno
-                sem_close(created)
-                sem_unlink(name)
-                throw .system(errno: error, operation: "chmod \(path)")
+        // A name that vanishes between a failed create and the open is tried again.
+        for _ in 0..<8 {
+            if let created = try create(name, mode: options.mode) { return created }
+            do {
+                return try attach(name, options: options)
+            } catch .system(errno: ENOENT, _) {
+                continue
             }
-            return NamedSemaphore(name: name, handle: created, createdHere: true)
         }
-        guard currentErrno == EEXIST else {
-            throw .system(errno: currentErrno, operation: "sem_open \(name)")
-        }
-        return try attach(name, options: options)
+        throw .system(errno: EAGAIN, operation: "open or create semaphore \(name) (it keeps appearing and vanishing)")
     }
 
-    /// Opens an existing semaphore; fails with ENOENT if there is none.
-    static func attach(_ name: String, options: ChannelOptions) throws(ShmemaphoreError) -> NamedSemaphore {
+    /// Creates `name` exclusively as sem_open does: a new private file
+    /// holding a fresh `sem_t`, then link(2) to the name, which fails if the
+    /// name exists.  Returns nil when it does.
+    static func create(_ name: String, mode: UInt32) throws(ShmemaphoreError) -> NamedSemaphore? {
         let path = ChannelName.filesystemPath(ofSemaphore: name)
-        let handle = try syscall("sem_open \(name)") { shmemaphore_shim_sem_attach(name) }
-        var status = stat()
+        var template = Array("/dev/shm/sem.shmemaphore-XXXXXX".utf8CString)
+        let descriptor = try template.withUnsafeMutableBufferPointer { buffer throws(ShmemaphoreError) in
+            try syscall("create a semaphore file in /dev/shm") { shmemaphore_shim_make_temporary(buffer.baseAddress!) }
+        }
+        let temporaryPath = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { bestEffort { Glibc.unlink(temporaryPath) } }
         do throws(ShmemaphoreError) {
-            try syscall("stat \(path)") { stat(path, &status) }
-            try ObjectPermissions.check(status, describing: path, options: options)
+            try syscall("fchmod \(temporaryPath)") { fchmod(descriptor, mode_t(mode)) }
+            var bytes = [UInt8](repeating: 0, count: fileSize)
+            try syscall("sem_init") { shmemaphore_shim_sem_initial_bytes(&bytes) }
+            let written = try syscall("pwrite \(temporaryPath)") { pwrite(descriptor, bytes, bytes.count, 0) }
+            guard written == bytes.count else { throw .system(errno: ENOSPC, operation: "write \(temporaryPath)") }
+            let status = try ObjectFile.fileStatus(descriptor, describing: temporaryPath)
+            do {
+                try syscall("link \(path)") { link(temporaryPath, path) }
+            } catch .system(errno: EEXIST, _) {
+                bestEffort { close(descriptor) }
+                return nil
+            }
+            do {
+                return try NamedSemaphore(name: name, path: path, descriptor: descriptor, status: status, createdHere: true)
+            } catch {
+                ObjectFile.unlink(path, ifStill: FileIdentity(status))
+                throw error
+            }
         } catch {
-            sem_close(handle)
+            bestEffort { close(descriptor) }
             throw error
         }
-        return NamedSemaphore(name: name, handle: handle, createdHere: false)
     }
 
-    deinit { sem_close(handle) }
+    /// Opens an existing semaphore by its file; fails with ENOENT if there is none.
+    static func attach(_ name: String, options: ChannelOptions) throws(ShmemaphoreError) -> NamedSemaphore {
+        let path = ChannelName.filesystemPath(ofSemaphore: name)
+        let (descriptor, status) = try ObjectFile.openExisting(path, minimumSize: fileSize, options: options)
+        return try NamedSemaphore(name: name, path: path, descriptor: descriptor, status: status, createdHere: false)
+    }
+
+    /// The count of the semaphore file at `path`, read through a descriptor
+    /// (pread), never through a mapping: for inspecting files of others.
+    /// nil when the file is shorter than a `sem_t`.
+    package static func inspectCount(atPath path: String) throws(ShmemaphoreError) -> Int32? {
+        let descriptor = try syscall("open \(path)") { shmemaphore_shim_open_for_reading(path) }
+        defer { bestEffort { close(descriptor) } }
+        var bytes = [UInt8](repeating: 0, count: fileSize)
+        let read = try syscall("pread \(path)") { pread(descriptor, &bytes, bytes.count, 0) }
+        guard read == bytes.count else { return nil }
+        var value: Int32 = 0
+        try syscall("sem_getvalue \(path)") { shmemaphore_shim_sem_value_of_bytes(bytes, &value) }
+        return value
+    }
+
+    /// A semaphore whose file was truncated under us (the fault guard
+    /// repaired the access) is no longer a semaphore anyone shares.
+    @inline(__always)
+    private func checkIntact() throws(ShmemaphoreError) {
+        if mapping.faulted {
+            throw .protocolViolation("\(path) was truncated by another process while in use")
+        }
+    }
+
 
     func post() throws(ShmemaphoreError) {
         try syscall("sem_post \(name)") { sem_post(handle) }
+        try checkIntact()
     }
 
     /// Takes one count if there is one, without blocking.
@@ -67,6 +134,7 @@ final class NamedSemaphore {
             case let error: throw .system(errno: error, operation: "sem_trywait \(name)")
             }
         }
+        try checkIntact()
         return true
     }
 
@@ -101,19 +169,18 @@ final class NamedSemaphore {
         }
     }
 
-    /// Waits for a count until `deadline` (monotonic).  Returns false on timeout.
-    func wait(until deadline: MonotonicInstant?) throws(ShmemaphoreError) -> Bool {
-        guard let deadline else {
-            try syscall("sem_wait \(name)") { sem_wait(handle) }
-            return true
-        }
+    /// Waits for a count until `deadline` (monotonic).  Returns false on
+    /// timeout.  Every wait is bounded: a caller that wants to wait longer
+    /// waits again, after its liveness checks.
+    func wait(until deadline: MonotonicInstant) throws(ShmemaphoreError) -> Bool {
         while shmemaphore_shim_sem_wait_monotonic(handle, deadline.seconds, deadline.nanosecondsOfSecond) == -1 {
             switch currentErrno {
             case EINTR: continue
-            case ETIMEDOUT: return false
+            case ETIMEDOUT: try checkIntact(); return false
             case let error: throw .system(errno: error, operation: "sem_clockwait \(name)")
             }
         }
+        try checkIntact()
         return true
     }
 
@@ -132,28 +199,14 @@ final class NamedSemaphore {
         return drained
     }
 
-    /// Removes the name; processes that have it open keep their handle.
-    static func unlink(_ name: String) {
-        bestEffort { sem_unlink(name) }
+    /// Removes the name while it still names this semaphore's file;
+    /// processes that have it open keep their handle.
+    func unlink() {
+        ObjectFile.unlink(path, ifStill: identity)
     }
 
     /// Undoes this process's creation of the semaphore (after a failed open).
     func unlinkIfCreatedHere() {
-        if createdHere { Self.unlink(name) }
-    }
-}
-
-/// The permission rules for objects another process created
-/// (docs/PROTOCOL.md, "Permissions").
-enum ObjectPermissions {
-    static func check(_ status: stat, describing path: String, options: ChannelOptions) throws(ShmemaphoreError) {
-        if !options.allowForeignOwner && status.st_uid != geteuid() {
-            throw .unsafePermissions("\(path) belongs to user \(status.st_uid), not to this process's user \(geteuid())")
-        }
-        let mode = UInt32(status.st_mode) & 0o777
-        let allowedWrite: UInt32 = 0o200 | (options.mode & 0o020)
-        if mode & 0o222 & ~allowedWrite != 0 {
-            throw .unsafePermissions("\(path) has mode \(String(mode, radix: 8)), writable by \(mode & 0o002 != 0 ? "others" : "the group")")
-        }
+        if createdHere { unlink() }
     }
 }

@@ -10,57 +10,72 @@ import Glibc
 /// With a trusted peer (docs/PROTOCOL.md, "Trusted peers") the header is
 /// mapped too, and sizes are checked only when a payload needs more than was
 /// verified.  Mappings are made once and re-made only when the segment grew.
+/// Every access the library makes through a mapping runs inside `access`,
+/// under the fault guard: a peer that breaks its promise and shrinks the
+/// segment anyway causes an error, not a SIGBUS.
 final class SharedSegment {
     let name: String
     let descriptor: Int32
-    private(set) var mapping: UnsafeMutableRawPointer?
-    private(set) var mappedLength = 0
+    /// Which file was opened (for the server's unlink at close).
+    let identity: FileIdentity
+    private(set) var mapping: SharedMapping?
+    var mappedLength: Int { mapping?.length ?? 0 }
 
     static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
-    private init(name: String, descriptor: Int32) {
+    private init(name: String, descriptor: Int32, identity: FileIdentity) {
         self.name = name
         self.descriptor = descriptor
+        self.identity = identity
     }
+
+    /// The segment's file, /dev/shm/NAME.
+    var path: String { ChannelName.filesystemPath(ofSegment: name) }
 
     /// Creates the segment anew (O_EXCL), with exactly `mode` and `size` zero bytes.
     static func create(_ name: String, mode: UInt32, size: Int) throws(ShmemaphoreError) -> SharedSegment {
+        let path = ChannelName.filesystemPath(ofSegment: name)
         let descriptor = try syscall("shm_open \(name)") {
-            shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, mode_t(mode))
+            shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode_t(mode))
         }
-        let segment = SharedSegment(name: name, descriptor: descriptor)
-        do {
-            // shm_open honours the umask; the options' mode must hold regardless.
-            try syscall("fchmod \(name)") { fchmod(descriptor, mode_t(mode)) }
-            try segment.reserve(size)
+        do throws(ShmemaphoreError) {
+            let identity = FileIdentity(try ObjectFile.fileStatus(descriptor, describing: path))
+            let segment = SharedSegment(name: name, descriptor: descriptor, identity: identity)
+            do {
+                // shm_open honours the umask; the options' mode must hold regardless.
+                try syscall("fchmod \(name)") { fchmod(descriptor, mode_t(mode)) }
+                try segment.reserve(size)
+            } catch {
+                segment.unlink()
+                throw error
+            }
+            return segment
         } catch {
-            unlink(name)
+            bestEffort { close(descriptor) }
             throw error
         }
-        return segment
     }
 
-    /// Opens an existing segment.  Throws ENOENT (as `.system`) when there is none.
+    /// Opens an existing segment once, by descriptor, and checks it
+    /// (`ObjectFile.check`).  Throws ENOENT (as `.system`) when there is none.
     static func attach(_ name: String, options: ChannelOptions) throws(ShmemaphoreError) -> SharedSegment {
-        let descriptor = try syscall("shm_open \(name)") { shm_open(name, O_RDWR | O_CLOEXEC, 0) }
-        let segment = SharedSegment(name: name, descriptor: descriptor)
-        try ObjectPermissions.check(segment.status(), describing: ChannelName.filesystemPath(ofSegment: name), options: options)
-        return segment
+        let path = ChannelName.filesystemPath(ofSegment: name)
+        let (descriptor, status) = try ObjectFile.openExisting(path, minimumSize: 0, options: options)
+        return SharedSegment(name: name, descriptor: descriptor, identity: FileIdentity(status))
     }
 
     deinit {
-        if let mapping { bestEffort { munmap(mapping, mappedLength) } }
+        mapping = nil
         bestEffort { close(descriptor) }
     }
 
-    static func unlink(_ name: String) {
-        bestEffort { shm_unlink(name) }
+    /// Removes the name while it still names this segment.
+    func unlink() {
+        ObjectFile.unlink(path, ifStill: identity)
     }
 
     func status() throws(ShmemaphoreError) -> stat {
-        var status = stat()
-        try syscall("fstat \(name)") { fstat(descriptor, &status) }
-        return status
+        try ObjectFile.fileStatus(descriptor, describing: name)
     }
 
     /// Grows the segment to `size` bytes, allocating the memory now:
@@ -99,17 +114,22 @@ final class SharedSegment {
     /// Makes sure the first `count` bytes have memory behind them.  A peer
     /// that grew the segment with ftruncate (the original apps do) leaves
     /// holes, and touching a hole when /dev/shm is full is SIGBUS; reserving
-    /// turns that into ENOSPC.  Free when the segment has no holes at all
-    /// (st_blocks covers the size), which is always so for segments we grew;
-    /// otherwise one lseek(SEEK_HOLE) tells whether the first `count` bytes
-    /// have one.  Only those bytes are reserved: a peer must not be able to
-    /// make us allocate a huge sparse segment.
+    /// turns that into ENOSPC.  One lseek(SEEK_HOLE) tells whether the first
+    /// `count` bytes have one (st_blocks cannot: blocks that fallocate
+    /// KEEP_SIZE allocated past the end count too).  Only those bytes are
+    /// reserved: a peer must not be able to make us allocate a huge sparse
+    /// segment.  (The fault guard is the backstop if the peer punches a hole
+    /// later.)
     func backWithMemory(count: Int, status: inout stat) throws(ShmemaphoreError) {
-        guard count > 0, !status.hasNoHoles else { return }
-        let firstHole = try syscall("lseek \(name) SEEK_HOLE") { shmemaphore_shim_first_hole(descriptor) }
-        guard firstHole < Int64(count) else { return }
+        guard count > 0 else { return }
+        guard try firstHole() < Int64(count) else { return }
         try reserve(count)
         status = try self.status()
+    }
+
+    /// Offset of the segment's first hole (its size when it has none).
+    func firstHole() throws(ShmemaphoreError) -> Int64 {
+        try syscall("lseek \(name) SEEK_HOLE") { shmemaphore_shim_first_hole(descriptor) }
     }
 
     /// A mapping that covers `count` bytes, which the caller has checked
@@ -118,26 +138,52 @@ final class SharedSegment {
     /// slower (docs/PERFORMANCE.md, "Growth"), and it would allocate a peer's
     /// holes.
     func mapped(covering count: Int, realSize: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
-        if let mapping, mappedLength >= count { return mapping }
-        // Map the whole real size so that later, smaller payloads need no remap.
-        let length = max(realSize, count)
-        let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0)
-        guard let address, address != MAP_FAILED else {
-            throw .system(errno: currentErrno, operation: "mmap \(name) (\(length) bytes)")
+        if let mapping, mapping.length >= count, !mapping.faulted { return mapping.address }
+        mapping = nil
+        // Map the whole real size so that later, smaller payloads need no
+        // remap; a segment too large for the address space (a peer can make
+        // one) is mapped only as far as needed, so that an answer still fits.
+        do {
+            mapping = try SharedMapping(descriptor: descriptor, length: max(realSize, count), describing: name)
+        } catch .system(errno: ENOMEM, _) where realSize > count {
+            mapping = try SharedMapping(descriptor: descriptor, length: try Self.pageRounded(count), describing: name)
         }
-        if let mapping { bestEffort { munmap(mapping, mappedLength) } }
-        mapping = address
-        mappedLength = length
-        return address
+        return mapping!.address
     }
 
     /// The first `count` bytes mapped, when the segment holds at least that
     /// many (one fstat; nil otherwise).  For HEAD, once the peer is trusted.
     func mappedIfLarger(thanOrEqualTo count: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer? {
-        if let mapping, mappedLength >= count { return mapping }
+        if let mapping, mapping.length >= count, !mapping.faulted { return mapping.address }
         let size = Int(try status().st_size)
         guard size >= count else { return nil }
         return try mapped(covering: count, realSize: size)
+    }
+
+    /// Runs `body` on the current mapping under the fault guard.  If the
+    /// segment faulted meanwhile (another process shrank it, or a hole could
+    /// not be backed), the mapping is dropped and the access reported as an
+    /// error; whatever `body` read is not to be used.
+    @inline(__always)
+    func access<Result>(_ body: (UnsafeMutableRawPointer) throws(ShmemaphoreError) -> Result) throws(ShmemaphoreError) -> Result {
+        guard let mapping, !mapping.faulted else { throw faultError() }
+        let result = try mapping.guarded { () throws(ShmemaphoreError) in try body(mapping.address) }
+        if mapping.faulted { throw faultError() }
+        return result
+    }
+
+    /// Whether the current mapping faulted since it was made (a view the
+    /// caller read may hold zeros instead of the segment's bytes).
+    var hasFaulted: Bool { mapping?.faulted ?? false }
+
+    /// The error for a faulted mapping, which it also drops.
+    private func faultError() -> ShmemaphoreError {
+        let mappedLength = self.mappedLength
+        mapping = nil
+        if let size = try? Int(status().st_size), size < mappedLength {
+            return .protocolViolation("another process shrank \(name) to \(size) bytes while this process used it (SIGBUS averted)")
+        }
+        return .system(errno: ENOSPC, operation: "access \(name): its memory could not be allocated (SIGBUS averted)")
     }
 
     /// Sets the retired word of a header segment that a new server replaced
@@ -149,22 +195,28 @@ final class SharedSegment {
         try? write(&marker, count: 8, offset: Wire.retiredWordOffset)
     }
 
-    /// Takes an OFD lock on the byte at `offset`, held until this descriptor
-    /// closes, so that the kernel releases it when the process dies.
-    /// Returns false when another open file description holds it.
-    func lockByte(at offset: Int) throws(ShmemaphoreError) -> Bool {
-        if shmemaphore_shim_ofd_lock_byte(descriptor, Int64(offset)) == 0 { return true }
+    /// Takes an OFD lock on the `count` bytes at `offset`, held until this
+    /// descriptor closes, so that the kernel releases it when the process
+    /// dies.  Returns false when another open file description holds it.
+    func lock(at offset: Int, count: Int = 1) throws(ShmemaphoreError) -> Bool {
+        if shmemaphore_shim_ofd_lock(descriptor, Int64(offset), Int64(count)) == 0 { return true }
         let error = currentErrno
         if error == EAGAIN || error == EACCES { return false }
-        throw .system(errno: error, operation: "lock byte \(offset) of \(name)")
+        throw .system(errno: error, operation: "lock bytes \(offset)..<\(offset + count) of \(name)")
+    }
+
+    /// Where the lock that another open file description holds on the byte
+    /// at `offset` ends (exclusive), or nil when there is none.
+    func lockEnd(at offset: Int) throws(ShmemaphoreError) -> Int64? {
+        let end = try syscall("test lock on byte \(offset) of \(name)") {
+            shmemaphore_shim_ofd_lock_end(descriptor, Int64(offset))
+        }
+        return end == 0 ? nil : end
     }
 
     /// Whether another open file description holds a lock on the byte at `offset`.
     func isByteLocked(at offset: Int) throws(ShmemaphoreError) -> Bool {
-        let result = try syscall("test lock on byte \(offset) of \(name)") {
-            shmemaphore_shim_ofd_byte_is_locked(descriptor, Int64(offset))
-        }
-        return result == 1
+        try lockEnd(at: offset) != nil
     }
 
     /// Reads `count` bytes at `offset` with pread.  Returns how many were read
@@ -186,10 +238,4 @@ final class SharedSegment {
             done += try syscall("pwrite \(name)") { pwrite(descriptor, buffer + done, count - done, off_t(offset + done)) }
         }
     }
-}
-
-extension stat {
-    /// Whether every byte of the file has memory behind it (st_blocks counts
-    /// 512-byte units), as always for a segment that only posix_fallocate grew.
-    var hasNoHoles: Bool { Int(st_blocks) * 512 >= Int(st_size) }
 }

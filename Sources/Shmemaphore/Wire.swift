@@ -20,6 +20,16 @@ public enum Wire {
     public static let retiredWordOffset = 32
     /// The retired word's value once the segment is replaced ("RETIRED!").
     public static let retiredMarker: UInt64 = 0x2144_4552_4954_4552
+    /// Offset in HEAD of the request number: a libshmemaphore server numbers
+    /// its requests 1, 2, 3, ... and writes the number last, just before it
+    /// posts REQ (docs/PROTOCOL.md, "Exchange numbers").
+    public static let requestNumberOffset = 40
+    /// Offset in HEAD of the answer number: a libshmemaphore client writes the
+    /// number of the request it answers, last, just before it posts RES.
+    public static let answerNumberOffset = 48
+    /// Bytes of HEAD that a server reads after a response: the four response
+    /// words up to and including the answer number.
+    public static let numberedResponseSize = answerNumberOffset + 8
     /// Size our server gives a new data segment: one page.
     public static let initialDataSegmentSize = 4096
     /// The channels word that marks an error response.
@@ -28,6 +38,10 @@ public enum Wire {
     public static let serverLivenessByte = 0
     /// Byte of HEAD on which a live client holds an OFD lock.
     public static let clientLivenessByte = 1
+    /// Byte of HEAD that a client's lock also covers when the client numbers
+    /// its answers (docs/PROTOCOL.md, "Exchange numbers"): its one lock then
+    /// spans bytes 1-2.  A client that locks byte 1 only numbers none.
+    public static let answerNumbersByte = 2
 }
 
 /// The four words of a response header, exactly as on the wire.

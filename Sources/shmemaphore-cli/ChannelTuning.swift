@@ -36,7 +36,7 @@ struct ChannelTuningOptions: ParsableArguments {
     func applied(to options: ChannelOptions = ChannelOptions()) -> ChannelOptions {
         var options = options
         options.waitStrategy = wait.strategy
-        options.checkSegmentsEveryTurn = checkEveryTurn
+        options.untrustedPeer = checkEveryTurn
         return options
     }
 }

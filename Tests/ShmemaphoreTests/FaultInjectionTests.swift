@@ -102,9 +102,9 @@ enum FaultKit {
         while Date() < deadline {
             let descriptor = shm_open(head, O_RDWR, 0)
             if descriptor >= 0 {
-                let locked = shmemaphore_shim_ofd_byte_is_locked(descriptor, Int64(Wire.clientLivenessByte))
+                let locked = shmemaphore_shim_ofd_lock_end(descriptor, Int64(Wire.clientLivenessByte)) > 0
                 close(descriptor)
-                if locked == 1 { return }
+                if locked { return }
             }
             usleep(2_000)
         }

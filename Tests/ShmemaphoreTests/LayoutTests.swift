@@ -199,7 +199,7 @@ import Testing
     /// without a lock (docs/PROTOCOL.md, "Trusted peers").
     static let checkingConfigurations: [(server: ChannelOptions, client: ChannelOptions)] = {
         var checking = ChannelOptions()
-        checking.checkSegmentsEveryTurn = true
+        checking.untrustedPeer = true
         var original = ChannelOptions()
         original.emulatesOriginalPeer = true
         return [(checking, checking), (ChannelOptions(), original), (original, ChannelOptions())]

@@ -7,6 +7,7 @@
 #define CSHMEMAPHORE_SHIMS_H
 
 #include <semaphore.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -14,22 +15,60 @@
  *  deadline (seconds + nanoseconds).  Returns 0 or -1 with errno set. */
 int shmemaphore_shim_sem_wait_monotonic(sem_t *sem, int64_t seconds, int64_t nanoseconds);
 
-/** sem_open with O_CREAT (and O_EXCL when `exclusive`), mode and value 0.
- *  Returns NULL (with errno) on failure instead of SEM_FAILED. */
-sem_t *shmemaphore_shim_sem_create(const char *name, int exclusive, mode_t mode);
+/** sizeof(sem_t): the least size of a semaphore's file. */
+size_t shmemaphore_shim_sem_size(void);
 
-/** sem_open without O_CREAT.  Returns NULL (with errno) on failure. */
-sem_t *shmemaphore_shim_sem_attach(const char *name);
+/** Writes the sizeof(sem_t) bytes of a new process-shared semaphore with
+ *  value 0, exactly as sem_open writes them into its file.  0 or -1. */
+int shmemaphore_shim_sem_initial_bytes(void *bytes);
 
-/** Takes an open-file-description (OFD) write lock on the single byte at
+/** The count of the semaphore whose sizeof(sem_t) bytes were read (pread)
+ *  into `bytes`, through sem_getvalue on a private copy.  0 or -1. */
+int shmemaphore_shim_sem_value_of_bytes(const void *bytes, int *value);
+
+/** mkostemp(path_template, O_CLOEXEC): a new file, mode 0600. */
+int shmemaphore_shim_make_temporary(char *path_template);
+
+/** open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK): never follows a
+ *  symlink, never blocks on a FIFO.  A descriptor, or -1 with errno. */
+int shmemaphore_shim_open_nofollow(const char *path);
+
+/** As shmemaphore_shim_open_nofollow, read-only (inspection). */
+int shmemaphore_shim_open_for_reading(const char *path);
+
+/* The fault guard (fault_guard.c): SIGBUS from shared memory that another
+ * process shrank becomes a mark the library checks, not a crash. */
+
+/** Registers [start, start + length) as a mapping of shared memory and
+ *  installs the SIGBUS handler (once per process).  Returns a slot, or -1
+ *  with errno (ENOMEM: too many regions). */
+int shmemaphore_shim_fault_region_register(void *start, size_t length);
+
+/** Forgets a slot; call before munmap. */
+void shmemaphore_shim_fault_region_unregister(int slot);
+
+/** Marks whether the library itself is now accessing the region (1) or not
+ *  (0).  Only faults in a guarded region are repaired. */
+void shmemaphore_shim_fault_region_guard(int slot, int guarded);
+
+/** 1 once a fault in the region was repaired (the region then holds private
+ *  zero pages from the fault on), else 0. */
+int shmemaphore_shim_fault_region_faulted(int slot);
+
+/** Whether libshmemaphore's SIGBUS handler is the one installed now. */
+int shmemaphore_shim_sigbus_handler_installed(void);
+
+/** Takes an open-file-description (OFD) write lock on the `length` bytes at
  *  `offset` of `fd`, without waiting.  The kernel drops it when the last
  *  descriptor of that open file description closes, i.e. when the process
  *  dies.  Returns 0, or -1 with errno (EAGAIN/EACCES: someone holds it). */
-int shmemaphore_shim_ofd_lock_byte(int fd, int64_t offset);
+int shmemaphore_shim_ofd_lock(int fd, int64_t offset, int64_t length);
 
-/** Whether some other open file description holds a lock on the byte at
- *  `offset` of `fd`: 1 yes, 0 no, -1 error (errno set). */
-int shmemaphore_shim_ofd_byte_is_locked(int fd, int64_t offset);
+/** Whether another open file description holds a lock on the byte at
+ *  `offset` of `fd`: 0 no; else the offset just past that lock (a lock over
+ *  several bytes, which the kernel keeps as one, shows its whole extent;
+ *  INT64_MAX for a lock to the end of the file); -1 error (errno set). */
+int64_t shmemaphore_shim_ofd_lock_end(int fd, int64_t offset);
 
 /** Offset of the first hole of `fd` (lseek SEEK_HOLE; the file size when it
  *  has none), or -1 with errno. */
@@ -50,6 +89,20 @@ static inline void shmemaphore_shim_cpu_relax(void)
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
+}
+
+/** A 64-bit word of shared memory stored with release order: every write
+ *  before it is visible to a peer that loads the word with acquire order
+ *  (the exchange numbers, docs/PROTOCOL.md 9c). */
+static inline void shmemaphore_shim_store_release(void *word, uint64_t value)
+{
+    __atomic_store_n((uint64_t *)word, value, __ATOMIC_RELEASE);
+}
+
+/** A 64-bit word of shared memory loaded with acquire order. */
+static inline uint64_t shmemaphore_shim_load_acquire(const void *word)
+{
+    return __atomic_load_n((const uint64_t *)word, __ATOMIC_ACQUIRE);
 }
 
 /** The calling thread's errno, and a way to set it. */
