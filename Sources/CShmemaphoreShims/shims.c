@@ -48,6 +48,11 @@ int shmemaphore_shim_ofd_lock(int fd, int64_t offset, int64_t length) {
     return fcntl(fd, F_OFD_SETLK, &lock);
 }
 
+int shmemaphore_shim_ofd_unlock(int fd, int64_t offset, int64_t length) {
+    struct flock lock = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = (off_t)offset, .l_len = (off_t)length};
+    return fcntl(fd, F_OFD_SETLK, &lock);
+}
+
 int64_t shmemaphore_shim_ofd_lock_end(int fd, int64_t offset) {
     struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)offset, .l_len = 1};
     if (fcntl(fd, F_OFD_GETLK, &lock) == -1)
@@ -55,10 +60,6 @@ int64_t shmemaphore_shim_ofd_lock_end(int fd, int64_t offset) {
     if (lock.l_type == F_UNLCK)
         return 0;
     return lock.l_len == 0 ? INT64_MAX : (int64_t)(lock.l_start + lock.l_len);
-}
-
-int64_t shmemaphore_shim_first_hole(int fd) {
-    return (int64_t)lseek(fd, 0, SEEK_HOLE);
 }
 
 const char *shmemaphore_shim_errno_description(int error_number) {

@@ -265,6 +265,13 @@ package final class ChannelCore {
         }
     }
 
+    /// Tests only: what a crash leaves behind.  The channel drops its
+    /// liveness lock, as the kernel does for a dead process, and unlinks
+    /// nothing; it must not be used for exchanges any more.
+    package func abandonForTesting() {
+        bestEffort { shmemaphore_shim_ofd_unlock(header.descriptor, 0, 0) }
+    }
+
     // MARK: Server
 
     /// Writes a request and posts it (server).  The request is numbered
@@ -341,8 +348,14 @@ package final class ChannelCore {
             // answers; an original client (or one that only takes the
             // liveness lock) numbers none.
             if clientNumbersAnswers && answer != requestNumber {
+                // A spurious token leaves HEAD as it was; a HEAD cut short
+                // of the answer number was shrunk by someone: no answer can
+                // be recognised in it any more.
+                guard let answer else {
+                    throw .protocolViolation("the header segment was cut short of the answer number (HEAD bytes \(Wire.answerNumberOffset)-\(Wire.numberedResponseSize - 1)): the response cannot be matched to request \(requestNumber)")
+                }
                 state = .awaitingResponse
-                wrongAnswer = answer ?? 0
+                wrongAnswer = answer
                 turnDataStatus = nil
                 continue
             }
@@ -603,7 +616,7 @@ package final class ChannelCore {
         var status = try turnStatus()
         _ = try data.writableBytes(count: count, status: &status)
         turnDataStatus = status
-        try renewTrust(dataStatus: status, backed: count)
+        try renewTrust(backed: count)
         return try sharedAccess(data) { buffer in body(buffer) }
     }
 
@@ -616,11 +629,9 @@ package final class ChannelCore {
         try checkPayloadFits(count, dataSegmentSize: dataSize, what: what)
         // Reading a hole the peer left (it grew DATA with ftruncate and never
         // wrote there) allocates a page: on a full /dev/shm that is SIGBUS.
-        var status = dataStatus
-        try data.backWithMemory(count: Int(count), status: &status)
-        turnDataStatus = status
+        try data.backWithMemory(count: Int(count))
         let start = try data.mapped(covering: max(Int(count), 1), realSize: dataSize)
-        try renewTrust(dataStatus: status, backed: Int(count))
+        try renewTrust(backed: Int(count))
         return UnsafeRawBufferPointer(start: start, count: Int(count))
     }
 
@@ -640,9 +651,9 @@ package final class ChannelCore {
 
     /// After a checked turn: trusts the peer for `trustInterval` if it holds
     /// its liveness lock and HEAD has room for the extension words.
-    /// `dataStatus` is DATA's status as just checked; `backed` how many of its
-    /// first bytes this turn made sure have memory behind them.
-    private func renewTrust(dataStatus: stat, backed: Int) throws(ShmemaphoreError) {
+    /// `backed`: how many of DATA's first bytes this turn checked and made
+    /// sure have memory behind them.
+    private func renewTrust(backed: Int) throws(ShmemaphoreError) {
         trust = nil
         guard !options.untrustedPeer && !options.emulatesOriginalPeer else { return }
         let now = MonotonicInstant.coarseNow()
@@ -658,10 +669,7 @@ package final class ChannelCore {
         guard peerLocked else { return }
         peerLockSeen = true
         guard try header.mappedIfLarger(thanOrEqualTo: Wire.headerSegmentSize) != nil else { return }
-        // Bytes before the first hole have memory behind them (one lseek per
-        // trust window; blocks past the end, which fool st_blocks, do not count).
-        let backedLength = max(backed, Int(min(try data.firstHole(), Int64(dataStatus.st_size))))
-        trust = PeerTrust(dataLength: min(backedLength, data.mappedLength), checkedAt: now)
+        trust = PeerTrust(dataLength: min(backed, data.mappedLength), checkedAt: now)
         lastTrustAttempt = nil
     }
 

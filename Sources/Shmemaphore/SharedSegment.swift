@@ -106,7 +106,7 @@ final class SharedSegment {
             try reserve(Self.pageRounded(size))
             status = try self.status()
         } else {
-            try backWithMemory(count: size, status: &status)
+            try backWithMemory(count: size)
         }
         return try mapped(covering: max(size, 1), realSize: Int(status.st_size))
     }
@@ -114,22 +114,16 @@ final class SharedSegment {
     /// Makes sure the first `count` bytes have memory behind them.  A peer
     /// that grew the segment with ftruncate (the original apps do) leaves
     /// holes, and touching a hole when /dev/shm is full is SIGBUS; reserving
-    /// turns that into ENOSPC.  One lseek(SEEK_HOLE) tells whether the first
-    /// `count` bytes have one (st_blocks cannot: blocks that fallocate
-    /// KEEP_SIZE allocated past the end count too).  Only those bytes are
-    /// reserved: a peer must not be able to make us allocate a huge sparse
-    /// segment.  (The fault guard is the backstop if the peer punches a hole
-    /// later.)
-    func backWithMemory(count: Int, status: inout stat) throws(ShmemaphoreError) {
-        guard count > 0 else { return }
-        guard try firstHole() < Int64(count) else { return }
+    /// turns that into ENOSPC.  Nothing tells cheaply whether those bytes
+    /// have holes: st_blocks counts blocks that fallocate(KEEP_SIZE) put past
+    /// the end, and tmpfs reports reserved but unwritten pages as holes to
+    /// lseek(SEEK_HOLE).  So they are reserved on every checked turn, which
+    /// allocates only what is missing.  Only those bytes: a peer must not be
+    /// able to make us allocate a huge sparse segment.  (The fault guard is
+    /// the backstop if a peer punches a hole later.)
+    /// `count` must not exceed the segment's size (reserving never grows it then).
+    func backWithMemory(count: Int) throws(ShmemaphoreError) {
         try reserve(count)
-        status = try self.status()
-    }
-
-    /// Offset of the segment's first hole (its size when it has none).
-    func firstHole() throws(ShmemaphoreError) -> Int64 {
-        try syscall("lseek \(name) SEEK_HOLE") { shmemaphore_shim_first_hole(descriptor) }
     }
 
     /// A mapping that covers `count` bytes, which the caller has checked
@@ -171,10 +165,6 @@ final class SharedSegment {
         if mapping.faulted { throw faultError() }
         return result
     }
-
-    /// Whether the current mapping faulted since it was made (a view the
-    /// caller read may hold zeros instead of the segment's bytes).
-    var hasFaulted: Bool { mapping?.faulted ?? false }
 
     /// The error for a faulted mapping, which it also drops.
     private func faultError() -> ShmemaphoreError {

@@ -1437,7 +1437,8 @@ static void test_stale_policy(void) {
     static char sentinel;
     second = (shmemaphore_channel *)(void *)&sentinel;
     rc = shmemaphore_server_open(name, &fail, &second);
-    expect_code(rc, SHMEMAPHORE_E_EXISTS, "second server_open with STALE_FAIL on an open channel");
+    /* A live server owns its channel: busy, under every stale policy. */
+    expect_code(rc, SHMEMAPHORE_E_BUSY, "second server_open with STALE_FAIL on a live channel");
     if (rc == SHMEMAPHORE_OK)
         shmemaphore_close(second);
     else
@@ -1451,11 +1452,22 @@ static void test_stale_policy(void) {
 
     second = NULL;
     rc = shmemaphore_server_open(name, NULL, &second);
-    expect_code(rc, SHMEMAPHORE_OK, "second server_open with the default policy (reset)");
+    expect_code(rc, SHMEMAPHORE_E_BUSY, "second server_open with the default policy (reset) on a live channel");
+    if (rc == SHMEMAPHORE_OK)
+        shmemaphore_close(second);
+    {
+        struct pair p = {first, c};
+        exchange(&p, "a refused second server left the first server's channel working");
+    }
+    shmemaphore_close(first);
+    first = NULL;
+    second = NULL;
+    rc = shmemaphore_server_open(name, NULL, &second);
+    expect_code(rc, SHMEMAPHORE_OK, "server_open after the first server closed");
     if (rc == SHMEMAPHORE_OK) {
-        /* The client attached to the first server follows the reset. */
+        /* The client attached to the first server follows the new one. */
         struct pair p = {second, c};
-        exchange(&p, "a client attached before the reset works with the new server");
+        exchange(&p, "a client attached before the restart works with the new server");
     }
     shmemaphore_close(c);
     shmemaphore_close(first);

@@ -185,13 +185,33 @@ struct Pair {
             let first = try ShmemaphoreServer(channel: name)
             let client = try ShmemaphoreClient(channel: name)
             // A crash: the first server vanishes without unlinking anything.
+            first.core.abandonForTesting()
             let second = try ShmemaphoreServer(channel: name)
             defer { second.close() }
             try second.send(request: "after restart")
             #expect(Array(try client.receiveRequest(timeout: .seconds(5))) == Array("after restart".utf8))
             try client.sendError(code: 3, message: "")
             TestSupport.expectCode(ErrorCode.peerError) { _ = try second.receiveResponse(timeout: .seconds(5)) }
-            _ = first  // never closed: closing it would unlink the second server's objects
+        }
+    }
+
+    /// A server's close removes only the objects it opened: a server that
+    /// took over the channel after it keeps its own.
+    @Test func closeLeavesTheObjectsOfTheServerThatTookOver() throws {
+        try TestSupport.withChannel { name in
+            let first = try ShmemaphoreServer(channel: name)
+            first.core.abandonForTesting()
+            // The semaphores are gone too, so the second server's are new files.
+            let channel = try ChannelName(name)
+            sem_unlink(channel.requestSemaphore)
+            sem_unlink(channel.responseSemaphore)
+            let second = try ShmemaphoreServer(channel: name)
+            defer { second.close() }
+            first.close()
+            #expect(TestSupport.existingObjects(of: name).count == 4, "the first server's close removed the second server's objects")
+            let client = try ShmemaphoreClient(channel: name)
+            try second.send(request: "still here")
+            #expect(Array(try client.receiveRequest(timeout: .seconds(5))) == Array("still here".utf8))
         }
     }
 
@@ -213,13 +233,32 @@ struct Pair {
         }
     }
 
-    @Test func staleFailPolicyRefusesALiveChannel() throws {
+    /// A live server owns its channel: a second server is refused with
+    /// `busy` under every stale policy, and the first goes on unharmed.
+    @Test(arguments: [StalePolicy.reset, .fail])
+    func aSecondServerOnALiveChannelIsBusy(policy: StalePolicy) throws {
+        try TestSupport.withChannel { name in
+            let pair = try Pair(name)
+            defer { pair.server.close() }
+            var options = ChannelOptions()
+            options.stalePolicy = policy
+            TestSupport.expectCode(ErrorCode.busy) { _ = try ShmemaphoreServer(channel: name, options: options) }
+            #expect(TestSupport.existingObjects(of: name).count == 4)
+            let response = try pair.exchange([7, 8, 9]) { client, request in try client.send(bytes: request) }
+            #expect(response.bytes == [7, 8, 9])
+        }
+    }
+
+    /// Under STALE_FAIL a crashed server's objects are refused (exists), not reset.
+    @Test func staleFailPolicyRefusesACrashedChannel() throws {
         try TestSupport.withChannel { name in
             let first = try ShmemaphoreServer(channel: name)
+            first.core.abandonForTesting()
             defer { first.close() }
             var options = ChannelOptions()
             options.stalePolicy = .fail
             TestSupport.expectCode(ErrorCode.exists) { _ = try ShmemaphoreServer(channel: name, options: options) }
+            #expect(TestSupport.existingObjects(of: name).count == 4, "STALE_FAIL changed nothing")
         }
     }
 
@@ -262,7 +301,11 @@ struct Pair {
             let received = Mutex<(request: [UInt8], seconds: Double)?>(nil)
             let thread = Thread {
                 let start = ContinuousClock.now
-                let request = (try? client.value.receiveRequest(timeout: .seconds(10))).map { Array($0) } ?? []
+                let request: [UInt8]
+                do { request = Array(try client.value.receiveRequest(timeout: .seconds(10))) } catch {
+                    Issue.record("the waiting client's receive failed: \(error)")
+                    request = []
+                }
                 let elapsed = ContinuousClock.now - start
                 received.withLock { $0 = (request, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) }
             }
@@ -270,6 +313,7 @@ struct Pair {
             usleep(100_000)
             // The first server vanishes without closing, and its semaphores
             // are gone too: the next server creates new ones.
+            first.core.abandonForTesting()
             sem_unlink(channel.requestSemaphore)
             sem_unlink(channel.responseSemaphore)
             let second = try ShmemaphoreServer(channel: name)

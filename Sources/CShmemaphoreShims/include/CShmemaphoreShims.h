@@ -64,15 +64,15 @@ int shmemaphore_shim_sigbus_handler_installed(void);
  *  dies.  Returns 0, or -1 with errno (EAGAIN/EACCES: someone holds it). */
 int shmemaphore_shim_ofd_lock(int fd, int64_t offset, int64_t length);
 
+/** Drops this open file description's OFD locks on the `length` bytes at
+ *  `offset` (0 = to the end).  0 or -1 with errno. */
+int shmemaphore_shim_ofd_unlock(int fd, int64_t offset, int64_t length);
+
 /** Whether another open file description holds a lock on the byte at
  *  `offset` of `fd`: 0 no; else the offset just past that lock (a lock over
  *  several bytes, which the kernel keeps as one, shows its whole extent;
  *  INT64_MAX for a lock to the end of the file); -1 error (errno set). */
 int64_t shmemaphore_shim_ofd_lock_end(int fd, int64_t offset);
-
-/** Offset of the first hole of `fd` (lseek SEEK_HOLE; the file size when it
- *  has none), or -1 with errno. */
-int64_t shmemaphore_shim_first_hole(int fd);
 
 /** Static description of an errno value (strerrordesc_np); never NULL. */
 const char *shmemaphore_shim_errno_description(int error_number);
