@@ -416,7 +416,7 @@ int main(int argc, char **argv)
             seed = (unsigned)value;
             break;
         case 'b': flags |= SHMEMAPHORE_FLAG_BLOCKING_WAIT; break;
-        case 'k': flags |= SHMEMAPHORE_FLAG_CHECK_EVERY_TURN; break;
+        case 'k': flags |= SHMEMAPHORE_FLAG_UNTRUSTED_PEER; break;
         case 'h': usage(stdout); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE; /* getopt printed why */
         }

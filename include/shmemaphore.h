@@ -25,6 +25,34 @@
  *   - Timeouts are in milliseconds on the monotonic clock.
  *     SHMEMAPHORE_TIMEOUT_INFINITE (-1) waits forever; 0 polls once.
  *
+ * Safety against other processes (docs/SECURITY.md)
+ *   Every object in /dev/shm is opened once, by descriptor, without following
+ *   symlinks, and checked before use: a regular file, of this process's user
+ *   (unless SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER), writable by nobody beyond
+ *   the configured mode, large enough for what it must hold.  Every size read
+ *   from shared memory is checked against the segment's real size.
+ *
+ * SIGBUS
+ *   A process that shrinks a segment (or its semaphore file) while this one
+ *   maps it can make an access fault with SIGBUS.  The library installs a
+ *   SIGBUS handler the first time it maps shared memory (sigaction, SA_SIGINFO
+ *   | SA_NODEFER | SA_ONSTACK).  A fault in an access the library itself makes
+ *   (its copies in and out of DATA, its header and semaphore accesses) is
+ *   repaired and reported as an error code (SHMEMAPHORE_E_PROTOCOL when the
+ *   segment shrank, -ENOSPC when its memory could not be allocated); it never
+ *   terminates the process.  Every other SIGBUS is passed on to the handler
+ *   that was installed before (or to the default action: termination).  A
+ *   program that installs its own SIGBUS handler after opening a channel
+ *   must pass on the faults it does not handle to the handler sigaction
+ *   returned as the old one, or it disables this protection.
+ *   Views that the library hands out (shmemaphore_response.data, the request
+ *   view, a reserved buffer) point into shared memory and are read by the
+ *   caller, outside the library: a process that breaks the protocol and
+ *   shrinks DATA while the caller reads such a view can make the caller
+ *   fault.  Only a process of the channel's user can do that (others cannot
+ *   open the objects).  With SHMEMAPHORE_FLAG_UNTRUSTED_PEER, received views
+ *   point to a private copy instead and cannot fault.
+ *
  * Thread safety
  *   Functions that take no channel are thread-safe.  A channel must not be
  *   used by two threads at once (serialise with your own lock); distinct
@@ -106,10 +134,14 @@ SHMEMAPHORE_API unsigned shmemaphore_protocol_version(void);
 /** The timeout expired before the peer acted.  The channel stays usable:
  *  the same receive call may be repeated. */
 #define SHMEMAPHORE_E_TIMEOUT (-1003)
-/** The peer left shared memory in a state that breaks the protocol: a
- *  header that promises more bytes than the data segment holds, a header
- *  segment shorter than its layout, bytes != width * height * channels for an
- *  image, or a product that overflows 64 bits. */
+/** The peer (or another process) left shared memory in a state that breaks
+ *  the protocol: a header that promises more bytes than the data segment
+ *  holds, a header segment shorter than its layout, bytes != width * height
+ *  * channels for an image, a product that overflows 64 bits, an object file
+ *  too short for what it must hold, a segment or semaphore file that shrank
+ *  while in use (the SIGBUS is averted), or response tokens that never carried
+ *  the outstanding request's exchange number before the timeout
+ *  (docs/PROTOCOL.md, "Exchange numbers"). */
 #define SHMEMAPHORE_E_PROTOCOL (-1004)
 /** The client answered with an error response; the response struct holds
  *  its code and message (see shmemaphore_response). */
@@ -147,8 +179,9 @@ SHMEMAPHORE_API unsigned shmemaphore_protocol_version(void);
 /** An existing object is owned by another user, or is writable by group or
  *  others beyond what the options allow. */
 #define SHMEMAPHORE_E_UNSAFE_PERMISSIONS (-1015)
-/** Another client is attached to the channel: a channel has one client
- *  (detected through the client's liveness lock, docs/PROTOCOL.md). */
+/** The channel is taken: another client is attached (client_open), or a
+ *  live server holds it (server_open).  A channel has one server and one
+ *  client, detected through their liveness locks (docs/PROTOCOL.md, 9a). */
 #define SHMEMAPHORE_E_BUSY (-1016)
 
 /** Static, NUL-terminated English description of any status code (also of
@@ -169,7 +202,10 @@ SHMEMAPHORE_API const char *shmemaphore_error_name(int code);
 /** Wait forever. */
 #define SHMEMAPHORE_TIMEOUT_INFINITE (-1)
 
-/** What a server does with objects that a crashed earlier run left. */
+/** What a server does with objects whose server is gone (a crashed earlier
+ *  run, or one that takes no liveness lock).  A channel whose server is alive
+ *  (holds its liveness lock) is never touched: server_open returns
+ *  SHMEMAPHORE_E_BUSY under either policy. */
 #define SHMEMAPHORE_STALE_RESET 0 /**< default: drain the semaphores to 0 and
                                        replace both segments; a client that
                                        is already waiting keeps working */
@@ -189,14 +225,19 @@ SHMEMAPHORE_API const char *shmemaphore_error_name(int code);
  *  doing either by itself when the peer answers slowly.  Set it to spend no
  *  CPU time waiting, at the cost of a kernel wake-up per turn. */
 #define SHMEMAPHORE_FLAG_BLOCKING_WAIT 0x2u
-/** Check the segments' sizes (fstat) and read and write HEAD with
- *  pread/pwrite on every turn, even when the peer holds its liveness lock.
- *  Default (flag clear): with a lock-holding peer, which thereby promises
- *  never to shrink the segments, HEAD is mapped and sizes are checked only
- *  when a payload needs more than was verified (docs/PROTOCOL.md, "Trusted
- *  peers").  Costs 3 system calls per round trip; for peers you do not
- *  trust to keep that promise. */
-#define SHMEMAPHORE_FLAG_CHECK_EVERY_TURN 0x4u
+/** For peers you do not trust (docs/SECURITY.md): check the segments' sizes
+ *  (fstat) and read and write HEAD with pread/pwrite on every turn, even when
+ *  the peer holds its liveness lock, and hand every received request or
+ *  response over as a private copy, so that reading it cannot fault however
+ *  another process resizes the segments.  Default (flag clear): with a
+ *  lock-holding peer, which thereby promises never to shrink the segments,
+ *  HEAD is mapped, sizes are checked only when a payload needs more than was
+ *  verified (docs/PROTOCOL.md, "Trusted peers"), and received data is a view
+ *  into shared memory.  Costs 3 system calls and one copy per round trip
+ *  (docs/PERFORMANCE.md). */
+#define SHMEMAPHORE_FLAG_UNTRUSTED_PEER 0x4u
+/** The former name of SHMEMAPHORE_FLAG_UNTRUSTED_PEER (same bit). */
+#define SHMEMAPHORE_FLAG_CHECK_EVERY_TURN SHMEMAPHORE_FLAG_UNTRUSTED_PEER
 
 /**
  * Options for opening a channel.  Forward compatible in both directions:
@@ -219,7 +260,7 @@ typedef struct shmemaphore_options {
      *  SHMEMAPHORE_STALE_FAIL. */
     uint32_t stale_policy;
     /** Bitwise OR of SHMEMAPHORE_FLAG_* values (ALLOW_FOREIGN_OWNER,
-     *  BLOCKING_WAIT, CHECK_EVERY_TURN); default 0: own objects only,
+     *  BLOCKING_WAIT, UNTRUSTED_PEER); default 0: own objects only,
      *  adaptive waiting, trusted lock-holding peers.  Unknown bits give
      *  SHMEMAPHORE_E_INVALID_ARGUMENT. */
     uint32_t flags;
@@ -254,7 +295,8 @@ typedef struct shmemaphore_channel shmemaphore_channel;
 /**
  * Open channel `name` as its server.  Creates (or, after a crash, resets)
  * the two semaphores and creates both segments anew with mode
- * options->mode.  Returns at once; it does not wait for a client.
+ * options->mode.  Returns at once; it does not wait for a client.  A channel
+ * whose server is alive is not touched (SHMEMAPHORE_E_BUSY).
  *
  * name     NUL-terminated channel name (not NULL); see SHMEMAPHORE_E_INVALID_NAME.
  *          '/' characters become '_' in object names, as in the original.
@@ -262,8 +304,12 @@ typedef struct shmemaphore_channel shmemaphore_channel;
  * out      receives the new channel (not NULL); owned by the caller, who
  *          must pass it to shmemaphore_close.  Set only on success.
  * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
- *          SHMEMAPHORE_E_INVALID_NAME, SHMEMAPHORE_E_EXISTS,
- *          SHMEMAPHORE_E_UNSAFE_PERMISSIONS, or -errno (-EACCES, -ENOSPC, ...).
+ *          SHMEMAPHORE_E_INVALID_NAME, SHMEMAPHORE_E_BUSY (a live server
+ *          holds the channel), SHMEMAPHORE_E_EXISTS (STALE_FAIL),
+ *          SHMEMAPHORE_E_UNSAFE_PERMISSIONS (an object of another user, too
+ *          permissive, or not a regular file), SHMEMAPHORE_E_PROTOCOL (a
+ *          semaphore file too short for a sem_t), or -errno (-ELOOP: an
+ *          object is a symlink; -EACCES, -ENOSPC, ...).
  */
 SHMEMAPHORE_API int shmemaphore_server_open(const char *name,
                                             const shmemaphore_options *options,
@@ -291,7 +337,9 @@ SHMEMAPHORE_API int shmemaphore_client_open(const char *name,
  *
  * A server unlinks all four objects of the channel (both segments and both
  * semaphores), so /dev/shm is left clean and a waiting client sees
- * SHMEMAPHORE_E_PEER_GONE.  A client unlinks nothing.
+ * SHMEMAPHORE_E_PEER_GONE; a name that no longer names the object this
+ * channel opened (same device and inode) is left alone.  A client unlinks
+ * nothing.
  * Handles are checked, not dereferenced: closing a channel twice does
  * nothing the second time, and any call on a closed (or made-up) handle
  * returns SHMEMAPHORE_E_INVALID_ARGUMENT.  Handles are never reused.
@@ -370,11 +418,18 @@ SHMEMAPHORE_API int shmemaphore_send_request(shmemaphore_channel *channel,
  *          out->kind is SHMEMAPHORE_PAYLOAD_ERROR and out->data holds the
  *          client's message).  Not NULL.  out->data is a view into shared
  *          memory, valid until the next call on the channel.
+ * A response token that does not carry this request's exchange number (a
+ * third process posted, or the client answered another request) is not an
+ * answer: it is dropped and the wait goes on (docs/PROTOCOL.md, "Exchange
+ * numbers"); it never yields a payload.
+ *
  * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_TIMEOUT (the request stays
  *          outstanding: call again), SHMEMAPHORE_E_PEER_ERROR,
  *          SHMEMAPHORE_E_PEER_GONE (the client died; the request is
  *          withdrawn and a new one may be sent),
- *          SHMEMAPHORE_E_PROTOCOL, SHMEMAPHORE_E_WRONG_ROLE,
+ *          SHMEMAPHORE_E_PROTOCOL (also: only tokens with a wrong exchange
+ *          number came before the timeout; the request stays outstanding),
+ *          SHMEMAPHORE_E_WRONG_ROLE,
  *          SHMEMAPHORE_E_WRONG_STATE (no request outstanding),
  *          SHMEMAPHORE_E_INVALID_ARGUMENT, -errno.
  */
@@ -397,6 +452,10 @@ SHMEMAPHORE_API int shmemaphore_request(shmemaphore_channel *channel,
 
 /**
  * Wait up to timeout_ms for the next request.
+ *
+ * A request token that comes with the exchange number of the request
+ * answered last (a third process posted REQ, or a double post) is not a new
+ * request: it is dropped without touching the segments and the wait goes on.
  *
  * request  (not NULL) receives a read-only view of the request bytes
  *          inside shared memory: not NUL-terminated, and never NULL itself,

@@ -156,18 +156,18 @@ func channelOptions(_ pointer: UnsafePointer<shmemaphore_options>?) throws(Shmem
     options.stalePolicy = policy
     let foreignOwner = UInt32(SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER)
     let blockingWait = UInt32(SHMEMAPHORE_FLAG_BLOCKING_WAIT)
-    let checkEveryTurn = UInt32(SHMEMAPHORE_FLAG_CHECK_EVERY_TURN)
+    let untrustedPeer = UInt32(SHMEMAPHORE_FLAG_UNTRUSTED_PEER)
     // Unknown bits are refused rather than ignored: a caller compiled against
     // a newer header asked for something this library cannot do.
-    let unknownFlags = given.flags & ~(foreignOwner | blockingWait | checkEveryTurn)
+    let unknownFlags = given.flags & ~(foreignOwner | blockingWait | untrustedPeer)
     guard unknownFlags == 0 else {
         throw .invalidArgument(
             "options.flags 0x\(String(given.flags, radix: 16)) has unknown bits 0x\(String(unknownFlags, radix: 16)); known: "
-                + "SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER, SHMEMAPHORE_FLAG_BLOCKING_WAIT, SHMEMAPHORE_FLAG_CHECK_EVERY_TURN")
+                + "SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER, SHMEMAPHORE_FLAG_BLOCKING_WAIT, SHMEMAPHORE_FLAG_UNTRUSTED_PEER")
     }
     options.allowForeignOwner = given.flags & foreignOwner != 0
     options.waitStrategy = given.flags & blockingWait != 0 ? .blocking : .adaptive
-    options.checkSegmentsEveryTurn = given.flags & checkEveryTurn != 0
+    options.untrustedPeer = given.flags & untrustedPeer != 0
     guard given.reserved == 0 else { throw .invalidArgument("options.reserved must be 0") }
     return options
 }
