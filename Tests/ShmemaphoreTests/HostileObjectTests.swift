@@ -298,3 +298,20 @@ enum ObjectFiles {
         }
     }
 }
+
+/// The fault guard passes on faults that are not the library's own, and
+/// guards the semaphores (Tests/CPeer/sigbus_chain.c, in child processes).
+@Suite struct FaultGuardTests {
+    @Test func faultsOutsideTheLibraryAreNotHiddenAndSemaphoresAreGuarded() throws {
+        try TestSupport.withChannel { name in
+            let program = try PeerProcesses.cProgram("sigbus_chain.c")
+            let result = PeerProcesses.run([program.path, name], timeout: 120)
+            defer { ["a", "b", "c"].forEach { TestSupport.removeObjects(of: "\(name)-\($0)") } }
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("3 passed, 0 failed"), "\(result.output)")
+            // The children of checks a and b die of their fault, as intended, and
+            // leave their channels behind; check c closes its channel.
+            #expect(TestSupport.existingObjects(of: "\(name)-c") == [], "objects left behind")
+        }
+    }
+}
