@@ -267,8 +267,8 @@ final class Harness {
         headDescriptor = shm_open(name.headerSegment, O_RDWR | O_CLOEXEC, 0)
         dataDescriptor = shm_open(name.dataSegment, O_RDWR | O_CLOEXEC, 0)
         guard headDescriptor >= 0, dataDescriptor >= 0,
-            let request = shmemaphore_shim_sem_attach(name.requestSemaphore),
-            let response = shmemaphore_shim_sem_attach(name.responseSemaphore)
+            let request = sem_open(name.requestSemaphore, 0), request != SEM_FAILED,
+            let response = sem_open(name.responseSemaphore, 0), response != SEM_FAILED
         else { fuzzFailure("cannot open the channel's objects as a peer: errno \(errno)") }
         requestSemaphore = request
         responseSemaphore = response
@@ -297,7 +297,10 @@ final class Harness {
     }
 
     /// The hostile peer's turn: DATA size and contents, header words, HEAD size.
-    func writeSegments(_ testCase: FuzzCase, dataSize: Int) {
+    /// `answerNumber`: when the hostile peer plays the client, it numbers its
+    /// answer as a libshmemaphore client must (docs/PROTOCOL.md 9c), so that
+    /// the server looks at the words; HEAD's length may still cut it off.
+    func writeSegments(_ testCase: FuzzCase, dataSize: Int, answerNumber: Bool = false) {
         // A sparse case starts from nothing, so that all of DATA is a hole.
         if testCase.sparse { check(ftruncate(dataDescriptor, 0) == 0, "ftruncate DATA to 0: errno \(errno)") }
         check(ftruncate(dataDescriptor, off_t(dataSize)) == 0, "ftruncate DATA to \(dataSize): errno \(errno)")
@@ -308,6 +311,11 @@ final class Harness {
         var words = (testCase.words[0], testCase.words[1], testCase.words[2], testCase.words[3])
         let written = withUnsafeBytes(of: &words) { pwrite(headDescriptor, $0.baseAddress, 32, 0) }
         check(written == 32, "pwrite HEAD: errno \(errno)")
+        if answerNumber {
+            var number: UInt64 = 0
+            check(pread(headDescriptor, &number, 8, off_t(Wire.requestNumberOffset)) == 8, "pread the request number: errno \(errno)")
+            check(pwrite(headDescriptor, &number, 8, off_t(Wire.answerNumberOffset)) == 8, "pwrite the answer number: errno \(errno)")
+        }
         check(ftruncate(headDescriptor, off_t(testCase.headerLength)) == 0, "ftruncate HEAD: errno \(errno)")
     }
 
@@ -387,14 +395,14 @@ final class Harness {
             }
         }
 
-        writeSegments(testCase, dataSize: dataSize)
+        writeSegments(testCase, dataSize: dataSize, answerNumber: true)
         let allocated = allocatedBytes()
         sem_post(responseSemaphore)
         if testCase.postTwice { sem_post(responseSemaphore) }
 
         let w = testCase.words
         let expectedKind: PayloadKind? =
-            testCase.headerLength < Wire.responseHeaderSize || w[0] > UInt64(dataSize)
+            testCase.headerLength < Wire.numberedResponseSize || w[0] > UInt64(dataSize)
             ? nil : referenceKind(bytes: w[0], width: w[1], height: w[2], channels: w[3])
         let noSpace = expectedKind != nil && expectsNoSpace(testCase, count: w[0])
         let outcome = Result(catching: { () throws(ShmemaphoreError) in try server.receiveResponse(timeout: .zero) })
@@ -465,8 +473,14 @@ final class Harness {
         } catch {
             fuzzFailure("sendError after receiveRequest: \(describe(error))")
         }
+        // A HEAD cut short of the request number (bytes 40-47) leaves the
+        // client nothing to number its answer with: the server cannot match
+        // the answer, a protocol error (docs/PROTOCOL.md 9c).
+        let numbered = testCase.headerLength >= Wire.requestNumberOffset + 8
         switch Result(catching: { () throws(ShmemaphoreError) in try server.receiveResponse(timeout: .zero) }) {
-        case .success(let response) where response.kind == .error(code: PeerErrorCode.badRequest) && response.payload.count == 0:
+        case .success(let response) where numbered && response.kind == .error(code: PeerErrorCode.badRequest) && response.payload.count == 0:
+            break
+        case .failure(.protocolViolation) where !numbered:
             break
         case let other:
             fuzzFailure("the server received \(other) for the client's empty BAD_REQUEST error response")

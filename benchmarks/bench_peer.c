@@ -7,7 +7,7 @@
  * Usage
  *   shmemaphore-bench-peer --role requester|responder --workload W1|W2|W3
  *                          --channel NAME [--count N] [--warmup M] [--cpu K]
- *                          [--zero-copy] [--wait adaptive|blocking] [--impl LABEL]
+ *                          [--zero-copy] [--wait adaptive|blocking] [--untrusted-peer] [--impl LABEL]
  *                          [--count-syscalls]
  *
  *   requester  the server: opens the channel, sends warmup + count requests
@@ -24,6 +24,9 @@
  * --wait blocking opens the channel with SHMEMAPHORE_FLAG_BLOCKING_WAIT (every
  * wait sleeps in the kernel at once); the default, adaptive, opens it with
  * the library's defaults.
+ *
+ * --untrusted-peer opens it with SHMEMAPHORE_FLAG_UNTRUSTED_PEER (every check
+ * on every turn, payloads received into private memory: the safe view).
  *
  * --count-syscalls counts the loop's system calls with perf counters
  * (benchmarks/bench_syscount.c).
@@ -152,7 +155,7 @@ static void run_responder(const bench_workload *workload, const char *channel_na
 static void usage(void) {
     fprintf(stderr, "usage: shmemaphore-bench-peer --role requester|responder --workload W1|W2|W3 --channel NAME\n"
                     "                              [--count N] [--warmup M] [--cpu K] [--zero-copy]\n"
-                    "                              [--wait adaptive|blocking] [--impl LABEL] [--count-syscalls]\n");
+                    "                              [--wait adaptive|blocking] [--untrusted-peer] [--impl LABEL] [--count-syscalls]\n");
     exit(2);
 }
 
@@ -166,6 +169,10 @@ int main(int argc, char **argv) {
         const char *option = argv[i];
         if (strcmp(option, "--zero-copy") == 0) {
             zero_copy = 1;
+            continue;
+        }
+        if (strcmp(option, "--untrusted-peer") == 0) {
+            flags |= SHMEMAPHORE_FLAG_UNTRUSTED_PEER;
             continue;
         }
         if (strcmp(option, "--count-syscalls") == 0) {

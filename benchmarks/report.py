@@ -30,7 +30,10 @@ BLOCKING_TWIN = {"lib-swift": "lib-swift-blocking", "lib-c": "lib-c-blocking"}
 LIB_BLOCKING = list(BLOCKING_TWIN.values())
 # The adaptive implementations the W1 adaptive targets judge.
 LIB_ADAPTIVE = list(BLOCKING_TWIN)
-LIB_ALL = LIB_COPY + LIB_ZERO_COPY + LIB_BLOCKING
+# The copy path with both sides opening for an untrusted peer: every check on
+# every turn, payloads received into private memory (the safe view).
+LIB_UNTRUSTED = ["lib-swift-untrusted", "lib-c-untrusted"]
+LIB_ALL = LIB_COPY + LIB_ZERO_COPY + LIB_BLOCKING + LIB_UNTRUSTED
 SWIFT_HOT_PATH = {"lib-swift": "both", "lib-swift-zc": "both", "lib-mixed": "responder", "lib-swift-blocking": "both"}
 # W1 targets: blocking within 10 % of raw; adaptive within 1 µs across CPUs
 # and within 10 % of (blocking) raw when both share a CPU.

@@ -10,7 +10,7 @@
  *
  * Usage
  *   client [--channel NAME] [--dir DIR] [--count N] [--timeout SECONDS]
- *          [--attach-timeout SECONDS] [--blocking-wait] [--check-every-turn]
+ *          [--attach-timeout SECONDS] [--blocking-wait] [--untrusted-peer]
  *          [--help]
  *
  *   client --dir img &                  # serve img/apple.png, img/dog.jpg, ...
@@ -103,7 +103,7 @@ static void print_name(FILE *out, const char *name)
 static void usage(FILE *out)
 {
     fputs("usage: client [--channel NAME] [--dir DIR] [--count N] [--timeout SECONDS]\n"
-          "              [--attach-timeout SECONDS] [--blocking-wait] [--check-every-turn]\n"
+          "              [--attach-timeout SECONDS] [--blocking-wait] [--untrusted-peer]\n"
           "\n"
           "Answers the requests of the shmemaphore server on channel NAME with the\n"
           "image files in DIR: a request \"dog\" gets DIR/dog, DIR/dog.png, DIR/dog.jpg,\n"
@@ -120,9 +120,11 @@ static void usage(FILE *out)
           "  --blocking-wait           never spin: sleep in the kernel at once on every\n"
           "                            wait (default: adaptive, spins briefly when that\n"
           "                            pays)\n"
-          "  --check-every-turn        fstat the segments and pread/pwrite HEAD on every\n"
+          "  --untrusted-peer          fstat the segments and pread/pwrite HEAD on every\n"
           "                            turn, even for a server that holds its liveness\n"
-          "                            lock (3 more system calls per round trip)\n"
+          "                            lock, and receive into private memory (3 more\n"
+          "                            system calls and a copy per round trip; former\n"
+          "                            name --check-every-turn)\n"
           "  --help                    show this help\n"
           "\n"
           "Exit status: 0 the server closed the channel, N requests were served, or\n"
@@ -259,7 +261,7 @@ int main(int argc, char **argv)
     long count = 0;
     int64_t idle_timeout_ms = -1; /* -1: wait forever */
     int64_t attach_timeout_ms = 10000;
-    uint32_t flags = 0; /* SHMEMAPHORE_FLAG_* from --blocking-wait, --check-every-turn */
+    uint32_t flags = 0; /* SHMEMAPHORE_FLAG_* from --blocking-wait, --untrusted-peer */
 
     static const struct option long_options[] = {
         {"channel", required_argument, NULL, 'c'},
@@ -268,7 +270,8 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},
         {"attach-timeout", required_argument, NULL, 'a'},
         {"blocking-wait", no_argument, NULL, 'b'},
-        {"check-every-turn", no_argument, NULL, 'k'},
+        {"untrusted-peer", no_argument, NULL, 'k'},
+        {"check-every-turn", no_argument, NULL, 'k'}, /* the former name */
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

@@ -10,7 +10,7 @@
  * Usage
  *   server [--channel NAME] [--names a,b,c | --requests FILE] [--count N]
  *          [--out DIR] [--format png|jpg|bmp|tga] [--timeout SECONDS]
- *          [--seed S] [--blocking-wait] [--check-every-turn] [--help]
+ *          [--seed S] [--blocking-wait] [--untrusted-peer] [--help]
  *
  *   client --dir img &                  # serve img/apple.png, img/dog.jpg, ...
  *   server --out /tmp/out --count 10    # 10 random requests, saved to /tmp/out
@@ -142,7 +142,7 @@ static void usage(FILE *out)
 {
     fputs("usage: server [--channel NAME] [--names a,b,c | --requests FILE] [--count N]\n"
           "              [--out DIR] [--format png|jpg|bmp|tga] [--timeout SECONDS]\n"
-          "              [--seed S] [--blocking-wait] [--check-every-turn]\n"
+          "              [--seed S] [--blocking-wait] [--untrusted-peer]\n"
           "\n"
           "Sends N requests to the shmemaphore client on channel NAME: random names\n"
           "from the --names list, or the lines of FILE in order (cycling).  Prints one\n"
@@ -165,9 +165,10 @@ static void usage(FILE *out)
           "  --seed S           seed for the random choice of names (default: time)\n"
           "  --blocking-wait    never spin: sleep in the kernel at once on every wait\n"
           "                     (default: adaptive, spins briefly when that pays)\n"
-          "  --check-every-turn fstat the segments and pread/pwrite HEAD on every turn,\n"
-          "                     even for a client that holds its liveness lock\n"
-          "                     (3 more system calls per round trip)\n"
+          "  --untrusted-peer   fstat the segments and pread/pwrite HEAD on every turn,\n"
+          "                     even for a client that holds its liveness lock, and\n"
+          "                     receive into private memory (3 more system calls and\n"
+          "                     a copy per round trip; former name --check-every-turn)\n"
           "  --help             show this help\n"
           "\n"
           "Exit status: 0 all exchanges done (error responses included), 1 an\n"
@@ -364,7 +365,7 @@ int main(int argc, char **argv)
     const char *format = "png";
     int64_t timeout_ms = 10000;
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-    uint32_t flags = 0; /* SHMEMAPHORE_FLAG_* from --blocking-wait, --check-every-turn */
+    uint32_t flags = 0; /* SHMEMAPHORE_FLAG_* from --blocking-wait, --untrusted-peer */
 
     static const struct option long_options[] = {
         {"channel", required_argument, NULL, 'c'},
@@ -376,7 +377,8 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},
         {"blocking-wait", no_argument, NULL, 'b'},
-        {"check-every-turn", no_argument, NULL, 'k'},
+        {"untrusted-peer", no_argument, NULL, 'k'},
+        {"check-every-turn", no_argument, NULL, 'k'}, /* the former name */
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

@@ -30,7 +30,9 @@
  * ours, or to the default action.
  */
 
-enum { REGION_SLOTS = 1024 };
+/* Four mappings per channel (two semaphores, two segments): room for about
+ * a thousand channels per process; more get ENOMEM at open. */
+enum { REGION_SLOTS = 4096 };
 
 struct region {
     _Atomic(uintptr_t) start; /* 0: slot free */

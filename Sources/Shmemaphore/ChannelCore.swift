@@ -792,6 +792,8 @@ package final class ChannelCore {
                 turnDataStatus = nil
                 trust = nil
                 lastTrustAttempt = nil
+                // A new server numbers its requests from 1 again.
+                answeredRequestNumber = 0
                 return try data.status()
             } catch .system(errno: ENOENT, _) {
                 // A closing server removes its semaphores last; a restarting one keeps them.

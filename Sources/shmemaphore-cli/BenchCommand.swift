@@ -292,7 +292,8 @@ struct BenchImplementation {
     enum Shape {
         /// A requester and a responder through libshmemaphore, both opening
         /// their channel with `wait` (passed to each peer as `--wait`).
-        case library(requester: Side, responder: Side, zeroCopy: Bool, wait: WaitArgument)
+        /// `untrusted`: both open with `untrustedPeer` (SHMEMAPHORE_FLAG_UNTRUSTED_PEER).
+        case library(requester: Side, responder: Side, zeroCopy: Bool, wait: WaitArgument, untrusted: Bool)
         /// shmemaphore-bench-baselines --impl NAME (forks its responder itself).
         case baseline
         /// shmemaphore-bench-baselines --impl NAME, one process.
@@ -305,7 +306,9 @@ struct BenchImplementation {
 
     /// Every implementation, in report order.  The lib-* rows without a
     /// suffix measure the library's defaults (adaptive waiting); the
-    /// -blocking rows the same copy path with blocking waits on both sides.
+    /// -blocking rows the same copy path with blocking waits on both sides;
+    /// the -untrusted rows the copy path with both sides treating the other
+    /// as untrusted (checks every turn, payloads received into private memory).
     static let catalog: [BenchImplementation] = [
         library("lib-swift", .swift, .swift, isDefault: true),
         library("lib-c", .c, .c, isDefault: true),
@@ -314,6 +317,8 @@ struct BenchImplementation {
         library("lib-c-zc", .c, .c, zeroCopy: true, isDefault: false),
         library("lib-swift-blocking", .swift, .swift, wait: .blocking, isDefault: true),
         library("lib-c-blocking", .c, .c, wait: .blocking, isDefault: true),
+        library("lib-swift-untrusted", .swift, .swift, untrusted: true, isDefault: true),
+        library("lib-c-untrusted", .c, .c, untrusted: true, isDefault: true),
         BenchImplementation(name: "raw", shape: .baseline, isDefault: true),
         // raw with every wait bounded (sem_clockwait, 50 ms slices): the floor
         // of a blocking wait that can notice a dead peer.
@@ -326,10 +331,11 @@ struct BenchImplementation {
 
     private static func library(
         _ name: String, _ requester: Side, _ responder: Side, zeroCopy: Bool = false, wait: WaitArgument = .adaptive,
-        isDefault: Bool
+        untrusted: Bool = false, isDefault: Bool
     ) -> BenchImplementation {
         BenchImplementation(
-            name: name, shape: .library(requester: requester, responder: responder, zeroCopy: zeroCopy, wait: wait),
+            name: name,
+            shape: .library(requester: requester, responder: responder, zeroCopy: zeroCopy, wait: wait, untrusted: untrusted),
             isDefault: isDefault)
     }
 

@@ -48,6 +48,9 @@ struct BenchPeerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How this side waits (ChannelOptions.waitStrategy).", valueName: "adaptive|blocking"))
     var wait: WaitArgument = .adaptive
 
+    @Flag(help: "Open the channel for an untrusted peer (ChannelOptions.untrustedPeer).")
+    var untrustedPeer = false
+
     @Option(help: "Implementation label for the result line.")
     var impl = "lib-swift"
 
@@ -89,6 +92,7 @@ struct BenchPeerCommand: ParsableCommand {
     private func runRequester(_ workload: BenchWorkload, kernels: BenchKernels, syscallCounter: BenchSyscallCounter?) throws {
         var options = ChannelOptions()
         options.waitStrategy = wait.strategy
+        options.untrustedPeer = untrustedPeer
         let server = try ShmemaphoreServer(channel: channel, options: options)
         defer { server.close() }
         let latencies = UnsafeMutableBufferPointer<Int64>.allocate(capacity: count)
@@ -138,6 +142,7 @@ struct BenchPeerCommand: ParsableCommand {
         var options = ChannelOptions()
         options.attachTimeout = .seconds(30)
         options.waitStrategy = wait.strategy
+        options.untrustedPeer = untrustedPeer
         let client = try ShmemaphoreClient(channel: channel, options: options)
         let own: UnsafeMutableRawPointer? =
             zeroCopy ? nil : UnsafeMutableRawPointer.allocate(byteCount: max(workload.bytes, 8), alignment: 4096)

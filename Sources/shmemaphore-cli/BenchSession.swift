@@ -216,13 +216,14 @@ final class BenchSession {
         var programs: [(label: String, program: BenchProgram)] = []
         var channel: ChannelName?
         switch implementation.shape {
-        case .library(let requesterSide, let responderSide, let zeroCopy, let wait):
+        case .library(let requesterSide, let responderSide, let zeroCopy, let wait, let untrusted):
             let name = "shmemaphore-bench-\(getpid())-\(number)"
             channel = try? ChannelName(name)
             func peer(_ side: BenchImplementation.Side, role: String, cpu: Int) -> BenchProgram {
                 var arguments = ["--role", role, "--channel", name, "--cpu", "\(cpu)", "--impl", implementation.name]
                     + ["--wait", wait.rawValue] + common
                 if role == "responder" && zeroCopy { arguments.append("--zero-copy") }
+                if untrusted { arguments.append("--untrusted-peer") }
                 switch side {
                 case .swift:
                     if FileManager.default.fileExists(atPath: plan.programs.support) {

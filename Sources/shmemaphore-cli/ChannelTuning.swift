@@ -27,16 +27,20 @@ struct ChannelTuningOptions: ParsableArguments {
         valueName: "adaptive|blocking"))
     var wait: WaitArgument = .adaptive
 
-    @Flag(help: ArgumentHelp(
-        "Check the segments' sizes (fstat) and read and write HEAD with pread/pwrite on every turn, even when the "
-            + "peer holds its liveness lock (3 more system calls per round trip; docs/PROTOCOL.md, \"Trusted peers\")."))
-    var checkEveryTurn = false
+    @Flag(
+        name: [.customLong("untrusted-peer"), .customLong("check-every-turn")],
+        help: ArgumentHelp(
+            "Treat the peer as untrusted: check the segments' sizes (fstat) and read and write HEAD with pread/pwrite "
+                + "on every turn, even when the peer holds its liveness lock, and receive into private memory that "
+                + "cannot fault (3 more system calls and one copy per round trip; docs/SECURITY.md). "
+                + "--check-every-turn is its former name."))
+    var untrustedPeer = false
 
     /// `options` with this side's choices applied.
     func applied(to options: ChannelOptions = ChannelOptions()) -> ChannelOptions {
         var options = options
         options.waitStrategy = wait.strategy
-        options.untrustedPeer = checkEveryTurn
+        options.untrustedPeer = untrustedPeer
         return options
     }
 }

@@ -184,10 +184,16 @@ struct Pair {
         try TestSupport.withChannel { name in
             let first = try ShmemaphoreServer(channel: name)
             let client = try ShmemaphoreClient(channel: name)
+            // One exchange with the first server: its request number 1 is answered.
+            try first.send(request: "before")
+            _ = try client.receiveRequest(timeout: .seconds(5))
+            try client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+            _ = try first.receiveResponse(timeout: .seconds(5))
             // A crash: the first server vanishes without unlinking anything.
             first.core.abandonForTesting()
             let second = try ShmemaphoreServer(channel: name)
             defer { second.close() }
+            // The new server's first request is number 1 again: a new request.
             try second.send(request: "after restart")
             #expect(Array(try client.receiveRequest(timeout: .seconds(5))) == Array("after restart".utf8))
             try client.sendError(code: 3, message: "")
