@@ -349,7 +349,7 @@ struct BenchImplementation {
     /// The programs it needs (this tool itself is always there).
     func requiredFiles(_ programs: BenchPrograms) -> [String] {
         switch shape {
-        case .library(let requester, let responder, _, _):
+        case .library(let requester, let responder, _, _, _):
             return requester == .c || responder == .c ? [programs.cPeer] : []
         case .baseline, .singleProcess:
             return [programs.baselines]
