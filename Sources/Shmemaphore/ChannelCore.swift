@@ -185,8 +185,9 @@ package final class ChannelCore {
                 try request!.drain()
                 try response!.drain()
             }
-            // Whatever DATA is at the name is stale: a live server would hold the HEAD.
-            if let stale = try? SharedSegment.attach(name.dataSegment, options: options) { stale.unlink() }
+            // Whatever DATA is at the name is stale: its server, if it had
+            // one, would hold the HEAD we now hold.
+            bestEffort { unlink(dataPath) }
             // A client may still map the old HEAD and trust it: the retired
             // word, set once both old names are gone, sends it to the new ones.
             staleHeader?.markRetired()
@@ -323,10 +324,10 @@ package final class ChannelCore {
         // Until a client has been seen holding its lock, look once before
         // waiting: a client that dies during the first slice is then noticed.
         if !peerLockSeen { try checkClientAlive() }
-        let deadline = Deadline(timeout: timeout)
+        var deadline: Deadline?
         var wrongAnswer: UInt64?
         while true {
-            let arrived = try waitForToken(on: .response, deadline: deadline) {
+            let arrived = try waitForToken(on: .response, timeout: timeout, deadline: &deadline) {
                 () throws(ShmemaphoreError) in try self.checkClientAlive()
             }
             guard arrived else {
@@ -362,8 +363,8 @@ package final class ChannelCore {
             let metadata = withUnsafeBytes(of: words) { ResponseMetadata(words: $0) }
             let kind = try metadata.kind()
             let payload: UnsafeRawBufferPointer
-            if let trust = currentTrust(), trusted, metadata.bytes <= UInt64(trust.dataLength) {
-                payload = UnsafeRawBufferPointer(start: data.mapping!.address, count: Int(metadata.bytes))
+            if trusted, let trust, metadata.bytes <= UInt64(trust.dataLength), let mapping = data.mapping {
+                payload = UnsafeRawBufferPointer(start: mapping.address, count: Int(metadata.bytes))
             } else {
                 payload = try checkedPayload(count: metadata.bytes, dataStatus: try data.status(), what: "response")
             }
@@ -408,9 +409,9 @@ package final class ChannelCore {
         case .peerGone: throw .peerGone
         default: throw .wrongState("the current request is not answered yet")
         }
-        let deadline = Deadline(timeout: timeout)
+        var deadline: Deadline?
         while true {
-            let arrived = try waitForToken(on: .request, deadline: deadline) {
+            let arrived = try waitForToken(on: .request, timeout: timeout, deadline: &deadline) {
                 () throws(ShmemaphoreError) in
                 _ = try self.dataStatusFollowingServer()
                 try self.checkServerAlive()
@@ -418,14 +419,20 @@ package final class ChannelCore {
             guard arrived else { throw .timeout }
             // A retired HEAD means the server was replaced: the checked path
             // below finds DATA unlinked and follows it to the new segments.
-            var trusted = false
+            // With a trusted server, one look at the mapped HEAD: retired?
+            // Else the request number (acquire: the server wrote the request
+            // before it), and the length.
+            var trustedHead: (number: UInt64, length: UInt64)?
             if currentTrust() != nil {
-                trusted = try sharedAccess(header) { words in
-                    words.load(fromByteOffset: Wire.retiredWordOffset, as: UInt64.self) != Wire.retiredMarker
+                trustedHead = try sharedAccess(header) { words -> (number: UInt64, length: UInt64)? in
+                    guard words.load(fromByteOffset: Wire.retiredWordOffset, as: UInt64.self) != Wire.retiredMarker else { return nil }
+                    let number = shmemaphore_shim_load_acquire(words + Wire.requestNumberOffset)
+                    return (number, words.load(as: UInt64.self))
                 }
             }
-            let dataStatus = trusted ? nil : try dataStatusFollowingServer()
-            let number = try requestNumber(trusted: trusted)
+            let dataStatus = trustedHead == nil ? try dataStatusFollowingServer() : nil
+            let number: UInt64
+            if let trustedHead { number = trustedHead.number } else { number = try readRequestNumber() }
             if number != 0 && number == answeredRequestNumber {
                 turnDataStatus = nil
                 continue
@@ -434,11 +441,8 @@ package final class ChannelCore {
             // leaves the client holding it, so that it can still answer with an error.
             state = .holdingRequest
             heldRequestNumber = number
-            if trusted, let trust = currentTrust() {
-                let length = try sharedAccess(header) { words in words.load(as: UInt64.self) }
-                if length <= UInt64(trust.dataLength) {
-                    return try handedOver(UnsafeRawBufferPointer(start: data.mapping!.address, count: Int(length)))
-                }
+            if let trustedHead, let trust, trustedHead.length <= UInt64(trust.dataLength), let mapping = data.mapping {
+                return try handedOver(UnsafeRawBufferPointer(start: mapping.address, count: Int(trustedHead.length)))
             }
             var length: UInt64 = 0
             let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)
@@ -451,13 +455,10 @@ package final class ChannelCore {
         }
     }
 
-    /// The request number in HEAD (0 when the server writes none).
-    private func requestNumber(trusted: Bool) throws(ShmemaphoreError) -> UInt64 {
+    /// The request number in HEAD, read with pread (0 when the server
+    /// writes none, or HEAD is too short to hold one).
+    private func readRequestNumber() throws(ShmemaphoreError) -> UInt64 {
         if options.emulatesOriginalPeer { return 0 }
-        if trusted {
-            // Acquire: the server wrote the request before its number.
-            return try sharedAccess(header) { words in shmemaphore_shim_load_acquire(words + Wire.requestNumberOffset) }
-        }
         var number: UInt64 = 0
         let read = try header.read(into: &number, count: 8, offset: Wire.requestNumberOffset)
         return read == 8 ? number : 0
@@ -686,12 +687,19 @@ package final class ChannelCore {
     /// cost if it is already there, then spinning if `spinPolicy` says it
     /// pays, then sleeping in slices of `livenessInterval`, running
     /// `whileWaiting` (liveness checks) between slices.
+    /// `deadline` is set from `timeout` at the first wait that does not find
+    /// the token at once, and kept across the caller's repeated waits (a
+    /// dropped token does not restart the timeout); a token already there
+    /// costs no clock reading.
     private func waitForToken(
-        on token: Token, deadline: Deadline,
+        on token: Token, timeout: Duration?, deadline: inout Deadline?,
         whileWaiting: () throws(ShmemaphoreError) -> Void
     ) throws(ShmemaphoreError) -> Bool {
         if try semaphore(for: token).tryWait() { return true }
+        // One clock reading sets up the deadline, the spin and the first slice.
         let start = MonotonicInstant.now()
+        if deadline == nil { deadline = Deadline(timeout: timeout, from: start) }
+        let deadline = deadline!
         let expired = deadline.instant.map { $0 <= start } ?? false
         var phase = expired ? .sleep : spinPolicy.plan()
         var phaseStart = start

@@ -160,7 +160,8 @@ final class SharedSegment {
     /// error; whatever `body` read is not to be used.
     @inline(__always)
     func access<Result>(_ body: (UnsafeMutableRawPointer) throws(ShmemaphoreError) -> Result) throws(ShmemaphoreError) -> Result {
-        guard let mapping, !mapping.faulted else { throw faultError() }
+        // A faulted mapping never outlives the access that faulted (faultError drops it).
+        guard let mapping else { throw faultError() }
         let result = try mapping.guarded { () throws(ShmemaphoreError) in try body(mapping.address) }
         if mapping.faulted { throw faultError() }
         return result

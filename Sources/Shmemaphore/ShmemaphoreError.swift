@@ -36,9 +36,9 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
     case notImage
     /// A size overflowed 64 bits or does not fit the address space.
     case tooLarge(String)
-    /// An object is owned by another user or writable beyond what is allowed.
+    /// An object is owned by another user, writable beyond what is allowed, or not a regular file.
     case unsafePermissions(String)
-    /// Another client is attached to the channel (a channel has one client).
+    /// The channel is taken: another client is attached, or a live server holds it.
     case busy(String)
 
     /// The stable status code that the C API returns for this error.
@@ -122,7 +122,7 @@ public enum ErrorCode {
         ("SHMEMAPHORE_E_NOT_IMAGE", "the payload is not an image"),
         ("SHMEMAPHORE_E_TOO_LARGE", "size too large"),
         ("SHMEMAPHORE_E_UNSAFE_PERMISSIONS", "object has unsafe owner or permissions"),
-        ("SHMEMAPHORE_E_BUSY", "another client is attached to the channel"),
+        ("SHMEMAPHORE_E_BUSY", "the channel is taken: another client is attached, or a live server holds it"),
     ]
 
     private static func libraryEntry(_ code: Int32) -> (name: StaticString, description: StaticString)? {
