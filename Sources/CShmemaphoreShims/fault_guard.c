@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,23 +24,18 @@
  * it never hands out data from a faulted region, and unmaps it.
  *
  * No sigsetjmp, no per-access system call: guarding costs two stores and one
- * load.  Every other SIGBUS (a caller reading a zero-copy view, a bug
+ * load, inlined (CShmemaphoreShims.h).  Every other SIGBUS (a caller reading a zero-copy view, a bug
  * elsewhere in the program) goes to the handler that was installed before
  * ours, or to the default action.
  */
 
 /* Four mappings per channel (two semaphores, two segments): room for about
- * a thousand channels per process; more get ENOMEM at open. */
-enum { REGION_SLOTS = 4096 };
+ * a thousand channels per process; more get ENOMEM at open.  Every field is
+ * accessed with __atomic builtins: the handler may run on any thread. */
+struct shmemaphore_fault_region shmemaphore_fault_regions[SHMEMAPHORE_FAULT_REGION_SLOTS];
+#define regions shmemaphore_fault_regions
+enum { REGION_SLOTS = SHMEMAPHORE_FAULT_REGION_SLOTS };
 
-struct region {
-    _Atomic(uintptr_t) start; /* 0: slot free */
-    _Atomic(size_t) length;
-    atomic_int guarded;
-    atomic_int faulted;
-};
-
-static struct region regions[REGION_SLOTS];
 static struct sigaction previous_action;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 static int install_error;
@@ -69,14 +63,14 @@ static void chain_to_previous(int signal_number, siginfo_t *info, void *context)
 static void on_sigbus(int signal_number, siginfo_t *info, void *context) {
     uintptr_t address = (uintptr_t)info->si_addr;
     for (int slot = 0; slot < REGION_SLOTS; slot++) {
-        struct region *region = &regions[slot];
-        uintptr_t start = atomic_load_explicit(&region->start, memory_order_acquire);
+        struct shmemaphore_fault_region *region = &regions[slot];
+        uintptr_t start = __atomic_load_n(&region->start, __ATOMIC_ACQUIRE);
         if (start == 0 || address < start)
             continue;
-        size_t length = atomic_load_explicit(&region->length, memory_order_relaxed);
+        size_t length = __atomic_load_n(&region->length, __ATOMIC_RELAXED);
         if (address - start >= length)
             continue;
-        if (!atomic_load_explicit(&region->guarded, memory_order_relaxed))
+        if (!__atomic_load_n(&region->guarded, __ATOMIC_RELAXED))
             break; /* our mapping, but not our access: not ours to hide */
         int saved_errno = errno;
         uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -86,7 +80,7 @@ static void on_sigbus(int signal_number, siginfo_t *info, void *context) {
         errno = saved_errno;
         if (replaced == MAP_FAILED)
             break;
-        atomic_store_explicit(&region->faulted, 1, memory_order_release);
+        __atomic_store_n(&region->faulted, 1, __ATOMIC_RELEASE);
         return;
     }
     chain_to_previous(signal_number, info, context);
@@ -115,16 +109,16 @@ int shmemaphore_shim_fault_region_register(void *start, size_t length) {
         return -1;
     }
     for (int slot = 0; slot < REGION_SLOTS; slot++) {
-        struct region *region = &regions[slot];
+        struct shmemaphore_fault_region *region = &regions[slot];
         uintptr_t expected = 0;
-        /* Claim the slot with a placeholder, fill it, then publish the start. */
-        if (!atomic_compare_exchange_strong(&region->start, &expected, (uintptr_t)1))
+        /* Claim the slot with a placeholder (no address is 1), fill it, then
+         * publish the start. */
+        if (!__atomic_compare_exchange_n(&region->start, &expected, (uintptr_t)1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             continue;
-        atomic_store(&region->length, 0);
-        atomic_store(&region->guarded, 0);
-        atomic_store(&region->faulted, 0);
-        atomic_store(&region->length, length);
-        atomic_store_explicit(&region->start, (uintptr_t)start, memory_order_release);
+        __atomic_store_n(&region->guarded, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&region->faulted, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&region->length, length, __ATOMIC_RELAXED);
+        __atomic_store_n(&region->start, (uintptr_t)start, __ATOMIC_RELEASE);
         return slot;
     }
     errno = ENOMEM;
@@ -134,24 +128,8 @@ int shmemaphore_shim_fault_region_register(void *start, size_t length) {
 void shmemaphore_shim_fault_region_unregister(int slot) {
     if (slot < 0 || slot >= REGION_SLOTS)
         return;
-    atomic_store(&regions[slot].guarded, 0);
-    atomic_store_explicit(&regions[slot].start, 0, memory_order_release);
-}
-
-void shmemaphore_shim_fault_region_guard(int slot, int guarded) {
-    if (slot < 0 || slot >= REGION_SLOTS)
-        return;
-    /* The fault is delivered to the thread that makes the access, so program
-     * order is all the handler needs: no fence beyond the compiler's. */
-    atomic_signal_fence(memory_order_seq_cst);
-    atomic_store_explicit(&regions[slot].guarded, guarded, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
-}
-
-int shmemaphore_shim_fault_region_faulted(int slot) {
-    if (slot < 0 || slot >= REGION_SLOTS)
-        return 0;
-    return atomic_load_explicit(&regions[slot].faulted, memory_order_acquire);
+    __atomic_store_n(&regions[slot].guarded, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&regions[slot].start, 0, __ATOMIC_RELEASE);
 }
 
 int shmemaphore_shim_sigbus_handler_installed(void) {

@@ -363,8 +363,8 @@ package final class ChannelCore {
             let metadata = withUnsafeBytes(of: words) { ResponseMetadata(words: $0) }
             let kind = try metadata.kind()
             let payload: UnsafeRawBufferPointer
-            if trusted, let trust, metadata.bytes <= UInt64(trust.dataLength), let mapping = data.mapping {
-                payload = UnsafeRawBufferPointer(start: mapping.address, count: Int(metadata.bytes))
+            if trusted, let trust, metadata.bytes <= UInt64(trust.dataLength), let address = data.mappedAddress {
+                payload = UnsafeRawBufferPointer(start: address, count: Int(metadata.bytes))
             } else {
                 payload = try checkedPayload(count: metadata.bytes, dataStatus: try data.status(), what: "response")
             }
@@ -441,8 +441,8 @@ package final class ChannelCore {
             // leaves the client holding it, so that it can still answer with an error.
             state = .holdingRequest
             heldRequestNumber = number
-            if let trustedHead, let trust, trustedHead.length <= UInt64(trust.dataLength), let mapping = data.mapping {
-                return try handedOver(UnsafeRawBufferPointer(start: mapping.address, count: Int(trustedHead.length)))
+            if let trustedHead, let trust, trustedHead.length <= UInt64(trust.dataLength), let address = data.mappedAddress {
+                return try handedOver(UnsafeRawBufferPointer(start: address, count: Int(trustedHead.length)))
             }
             var length: UInt64 = 0
             let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)

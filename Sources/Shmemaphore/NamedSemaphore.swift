@@ -18,6 +18,8 @@ final class NamedSemaphore {
     let identity: FileIdentity
     private let mapping: SharedMapping
     private let handle: UnsafeMutablePointer<sem_t>
+    /// `mapping.slot`, kept as a plain value for the check after every operation.
+    private let guardSlot: Int32
     /// True when this process created the semaphore (it made the name).
     let createdHere: Bool
 
@@ -34,6 +36,7 @@ final class NamedSemaphore {
         // Only the library touches a semaphore's memory: every access is guarded.
         mapping.guardAlways()
         self.handle = mapping.address.bindMemory(to: sem_t.self, capacity: 1)
+        self.guardSlot = mapping.slot
     }
 
     /// Opens `name`, creating it with value 0 if it does not exist.
@@ -114,7 +117,7 @@ final class NamedSemaphore {
     /// repaired the access) is no longer a semaphore anyone shares.
     @inline(__always)
     private func checkIntact() throws(ShmemaphoreError) {
-        if mapping.faulted {
+        if SharedMapping.faulted(guardSlot) {
             throw .protocolViolation("\(path) was truncated by another process while in use")
         }
     }

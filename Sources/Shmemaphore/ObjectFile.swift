@@ -89,7 +89,8 @@ package enum ObjectFile {
 final class SharedMapping {
     let address: UnsafeMutableRawPointer
     let length: Int
-    private let slot: Int32
+    /// The fault guard's slot for this mapping.
+    let slot: Int32
 
     /// Maps `length` bytes of `descriptor` shared and read-write.
     init(descriptor: Int32, length: Int, describing name: String) throws(ShmemaphoreError) {
@@ -115,11 +116,17 @@ final class SharedMapping {
 
     /// Whether a fault in this mapping was repaired: from then on (part of)
     /// it holds private zero pages, not the segment.
-    var faulted: Bool { shmemaphore_shim_fault_region_faulted(slot) != 0 }
+    var faulted: Bool { Self.faulted(slot) }
 
-    /// Marks the mapping as accessed by the library for the whole of `body`.
+    /// `faulted` for a slot the caller keeps (no reference to count on a hot path).
     @inline(__always)
-    func guarded<Result>(_ body: () throws(ShmemaphoreError) -> Result) throws(ShmemaphoreError) -> Result {
+    static func faulted(_ slot: Int32) -> Bool { shmemaphore_shim_fault_region_faulted(slot) != 0 }
+
+    /// Marks the mapping in `slot` as accessed by the library for the whole of `body`.
+    @inline(__always)
+    static func guarded<Result>(
+        _ slot: Int32, _ body: () throws(ShmemaphoreError) -> Result
+    ) throws(ShmemaphoreError) -> Result {
         shmemaphore_shim_fault_region_guard(slot, 1)
         defer { shmemaphore_shim_fault_region_guard(slot, 0) }
         return try body()

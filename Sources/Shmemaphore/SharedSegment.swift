@@ -18,8 +18,17 @@ final class SharedSegment {
     let descriptor: Int32
     /// Which file was opened (for the server's unlink at close).
     let identity: FileIdentity
-    private(set) var mapping: SharedMapping?
+    private(set) var mapping: SharedMapping? {
+        didSet {
+            mappedAddress = mapping?.address
+            mappedSlot = mapping?.slot ?? -1
+        }
+    }
     var mappedLength: Int { mapping?.length ?? 0 }
+    /// `mapping`'s address and guard slot as plain values, so that the
+    /// fast path's accesses count no references.
+    private(set) var mappedAddress: UnsafeMutableRawPointer?
+    private var mappedSlot: Int32 = -1
 
     static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
@@ -132,7 +141,7 @@ final class SharedSegment {
     /// slower (docs/PERFORMANCE.md, "Growth"), and it would allocate a peer's
     /// holes.
     func mapped(covering count: Int, realSize: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
-        if let mapping, mapping.length >= count, !mapping.faulted { return mapping.address }
+        if let mapping, mapping.length >= count { return mapping.address }
         mapping = nil
         // Map the whole real size so that later, smaller payloads need no
         // remap; a segment too large for the address space (a peer can make
@@ -148,7 +157,7 @@ final class SharedSegment {
     /// The first `count` bytes mapped, when the segment holds at least that
     /// many (one fstat; nil otherwise).  For HEAD, once the peer is trusted.
     func mappedIfLarger(thanOrEqualTo count: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer? {
-        if let mapping, mapping.length >= count, !mapping.faulted { return mapping.address }
+        if let mapping, mapping.length >= count { return mapping.address }
         let size = Int(try status().st_size)
         guard size >= count else { return nil }
         return try mapped(covering: count, realSize: size)
@@ -161,9 +170,10 @@ final class SharedSegment {
     @inline(__always)
     func access<Result>(_ body: (UnsafeMutableRawPointer) throws(ShmemaphoreError) -> Result) throws(ShmemaphoreError) -> Result {
         // A faulted mapping never outlives the access that faulted (faultError drops it).
-        guard let mapping else { throw faultError() }
-        let result = try mapping.guarded { () throws(ShmemaphoreError) in try body(mapping.address) }
-        if mapping.faulted { throw faultError() }
+        guard let address = mappedAddress else { throw faultError() }
+        let slot = mappedSlot
+        let result = try SharedMapping.guarded(slot) { () throws(ShmemaphoreError) in try body(address) }
+        if SharedMapping.faulted(slot) { throw faultError() }
         return result
     }
 

@@ -47,13 +47,35 @@ int shmemaphore_shim_fault_region_register(void *start, size_t length);
 /** Forgets a slot; call before munmap. */
 void shmemaphore_shim_fault_region_unregister(int slot);
 
+/** The registered regions (fault_guard.c).  Fields are accessed atomically,
+ *  through the functions here; declared so that the two below inline. */
+struct shmemaphore_fault_region {
+    uintptr_t start; /* 0: slot free */
+    size_t length;
+    int guarded;
+    int faulted;
+};
+#define SHMEMAPHORE_FAULT_REGION_SLOTS 4096
+extern struct shmemaphore_fault_region shmemaphore_fault_regions[SHMEMAPHORE_FAULT_REGION_SLOTS];
+
 /** Marks whether the library itself is now accessing the region (1) or not
- *  (0).  Only faults in a guarded region are repaired. */
-void shmemaphore_shim_fault_region_guard(int slot, int guarded);
+ *  (0).  Only faults in a guarded region are repaired.  The fault arrives on
+ *  the thread that makes the access, so program order is all the handler
+ *  needs: a compiler fence, no CPU fence.  Inline: two of these and one
+ *  `faulted` per access are the guard's whole cost. */
+static inline void shmemaphore_shim_fault_region_guard(int slot, int guarded)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&shmemaphore_fault_regions[slot].guarded, guarded, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
 
 /** 1 once a fault in the region was repaired (the region then holds private
  *  zero pages from the fault on), else 0. */
-int shmemaphore_shim_fault_region_faulted(int slot);
+static inline int shmemaphore_shim_fault_region_faulted(int slot)
+{
+    return __atomic_load_n(&shmemaphore_fault_regions[slot].faulted, __ATOMIC_ACQUIRE);
+}
 
 /** Whether libshmemaphore's SIGBUS handler is the one installed now. */
 int shmemaphore_shim_sigbus_handler_installed(void);
