@@ -43,7 +43,12 @@ let package = Package(
             pkgConfig: "stb",
             providers: [.apt(["libstb-dev"])]
         ),
-        .target(name: "CShmemaphoreShims"),
+        .target(
+            name: "CShmemaphoreShims",
+            // DWARF 4: Debian's valgrind 3.19 (scripts/sanitize.sh) cannot read
+            // the DWARF 5 that clang emits by default once there are two C files.
+            cSettings: [.unsafeFlags(["-gdwarf-4"])]
+        ),
         .systemLibrary(name: "CShmemaphoreHeader"),
         .target(
             name: "Shmemaphore",

@@ -300,7 +300,7 @@ package final class ChannelCore {
         }
         requestNumber = requestNumber == UInt64.max ? 1 : requestNumber + 1
         let number = options.emulatesOriginalPeer ? nil : requestNumber
-        try writeHeader(words: (UInt64(count), nil), number: number, at: Wire.requestNumberOffset)
+        try writeRequestHeader(length: UInt64(count), number: number)
         // Until a client has been seen alive, look before posting: a client
         // that takes this request and dies at once is then still noticed.
         if !peerLockSeen { peerLockSeen = try testClientLock() }
@@ -376,7 +376,7 @@ package final class ChannelCore {
     /// short to hold one), from the mapping when trusted, else with one pread.
     private func readResponseHeader(trusted: Bool) throws(ShmemaphoreError) -> ((UInt64, UInt64, UInt64, UInt64), UInt64?) {
         if trusted {
-            return try sharedAccess(header) { words throws(ShmemaphoreError) in
+            return try sharedAccess(.header) { words throws(ShmemaphoreError) in
                 // Acquire: the client wrote everything else before its number.
                 let answer = shmemaphore_shim_load_acquire(words + Wire.answerNumberOffset)
                 return (words.loadUnaligned(as: (UInt64, UInt64, UInt64, UInt64).self), answer)
@@ -424,7 +424,7 @@ package final class ChannelCore {
             // before it), and the length.
             var trustedHead: (number: UInt64, length: UInt64)?
             if currentTrust() != nil {
-                trustedHead = try sharedAccess(header) { words -> (number: UInt64, length: UInt64)? in
+                trustedHead = try sharedAccess(.header) { words -> (number: UInt64, length: UInt64)? in
                     guard words.load(fromByteOffset: Wire.retiredWordOffset, as: UInt64.self) != Wire.retiredMarker else { return nil }
                     let number = shmemaphore_shim_load_acquire(words + Wire.requestNumberOffset)
                     return (number, words.load(as: UInt64.self))
@@ -536,50 +536,67 @@ package final class ChannelCore {
     /// post is the release barrier.
     private func publish(_ metadata: ResponseMetadata) throws(ShmemaphoreError) {
         let number = heldRequestNumber == 0 ? nil : heldRequestNumber
-        try writeHeader(words: (metadata.bytes, (metadata.width, metadata.height, metadata.channels)), number: number, at: Wire.answerNumberOffset)
+        try writeResponseHeader(metadata, number: number)
         turnDataStatus = nil
         try responseSemaphore.post()
         answeredRequestNumber = heldRequestNumber
         state = .idle
     }
 
-    /// Writes word 0 (and words 1-3 when given) of HEAD, then `number` at
-    /// `numberOffset`, last: a peer that sees the number sees the rest.
-    /// Through the mapping with a trusted peer (this turn's trust, as its
-    /// `writeData` evaluated it), else with pwrite.
-    private func writeHeader(
-        words: (UInt64, (UInt64, UInt64, UInt64)?), number: UInt64?, at numberOffset: Int
-    ) throws(ShmemaphoreError) {
+    /// Writes the request header, then (numbered) the request number, last:
+    /// a client that sees the number sees the request.  Through the mapping
+    /// with a trusted peer (this turn's trust, as its `writeData` evaluated
+    /// it), else with pwrite.
+    private func writeRequestHeader(length: UInt64, number: UInt64?) throws(ShmemaphoreError) {
         if trust != nil {
-            try sharedAccess(header) { head in
-                head.storeBytes(of: words.0, as: UInt64.self)
-                if let rest = words.1 { head.storeBytes(of: rest, toByteOffset: 8, as: (UInt64, UInt64, UInt64).self) }
-                if let number { shmemaphore_shim_store_release(head + numberOffset, number) }
+            try sharedAccess(.header) { head in
+                head.storeBytes(of: length, as: UInt64.self)
+                if let number { shmemaphore_shim_store_release(head + Wire.requestNumberOffset, number) }
             }
             return
         }
-        var all = (words.0, words.1?.0 ?? 0, words.1?.1 ?? 0, words.1?.2 ?? 0)
-        try withUnsafeBytes(of: &all) { buffer throws(ShmemaphoreError) in
-            try header.write(buffer.baseAddress!, count: words.1 == nil ? Wire.requestHeaderSize : Wire.responseHeaderSize, offset: 0)
-        }
-        if var number {
-            try header.write(&number, count: 8, offset: numberOffset)
-        }
+        var length = length
+        try header.write(&length, count: Wire.requestHeaderSize, offset: 0)
+        if var number { try header.write(&number, count: 8, offset: Wire.requestNumberOffset) }
     }
 
-    /// Runs `body` on `segment`'s mapping under the fault guard; a fault
+    /// Writes the response header, then (numbered) the answer number, last.
+    private func writeResponseHeader(_ metadata: ResponseMetadata, number: UInt64?) throws(ShmemaphoreError) {
+        var words = metadata.words
+        if trust != nil {
+            try sharedAccess(.header) { head in
+                head.storeBytes(of: words, as: (UInt64, UInt64, UInt64, UInt64).self)
+                if let number { shmemaphore_shim_store_release(head + Wire.answerNumberOffset, number) }
+            }
+            return
+        }
+        try withUnsafeBytes(of: &words) { buffer throws(ShmemaphoreError) in
+            try header.write(buffer.baseAddress!, count: Wire.responseHeaderSize, offset: 0)
+        }
+        if var number { try header.write(&number, count: 8, offset: Wire.answerNumberOffset) }
+    }
+
+    /// The two segments, for `sharedAccess`.
+    private enum Segment { case header, data }
+
+    /// Runs `body` on the segment's mapping under the fault guard; a fault
     /// (the peer broke its promise and shrank the segment) ends the trust.
+    /// Takes the segment by name and its mapping as plain values: the fast
+    /// path counts no references.
     @inline(__always)
     private func sharedAccess<Result>(
-        _ segment: SharedSegment, _ body: (UnsafeMutableRawPointer) throws(ShmemaphoreError) -> Result
+        _ segment: Segment, _ body: (UnsafeMutableRawPointer) throws(ShmemaphoreError) -> Result
     ) throws(ShmemaphoreError) -> Result {
-        do {
-            return try segment.access(body)
-        } catch {
-            trust = nil
-            turnDataStatus = nil
-            throw error
-        }
+        let region = segment == .header ? header.region : data.region
+        if let region, let result = try region.access(body) { return result }
+        throw faulted(segment)
+    }
+
+    /// The error for a faulted access; the trust and this turn's view of DATA end.
+    private func faulted(_ segment: Segment) -> ShmemaphoreError {
+        trust = nil
+        turnDataStatus = nil
+        return segment == .header ? header.faultError() : data.faultError()
     }
 
     /// What the caller gets to read: `payload` itself (a view into DATA),
@@ -592,7 +609,7 @@ package final class ChannelCore {
             privateCopy.deallocate()
             privateCopy = .allocate(byteCount: payload.count, alignment: 64)
         }
-        try sharedAccess(data) { _ in privateCopy.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        try sharedAccess(.data) { _ in privateCopy.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
         return UnsafeRawBufferPointer(start: privateCopy.baseAddress, count: payload.count)
     }
 
@@ -612,13 +629,13 @@ package final class ChannelCore {
         count: Int, _ body: (UnsafeMutableRawPointer) -> Result
     ) throws(ShmemaphoreError) -> Result {
         if let trust = currentTrust(), count <= trust.dataLength {
-            return try sharedAccess(data) { buffer in body(buffer) }
+            return try sharedAccess(.data) { buffer in body(buffer) }
         }
         var status = try turnStatus()
         _ = try data.writableBytes(count: count, status: &status)
         turnDataStatus = status
         try renewTrust(backed: count)
-        return try sharedAccess(data) { buffer in body(buffer) }
+        return try sharedAccess(.data) { buffer in body(buffer) }
     }
 
     /// A read-only view of the first `count` bytes of DATA, after checking

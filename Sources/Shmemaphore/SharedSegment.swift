@@ -19,16 +19,14 @@ final class SharedSegment {
     /// Which file was opened (for the server's unlink at close).
     let identity: FileIdentity
     private(set) var mapping: SharedMapping? {
-        didSet {
-            mappedAddress = mapping?.address
-            mappedSlot = mapping?.slot ?? -1
-        }
+        didSet { region = mapping.map { MappedRegion(address: $0.address, slot: $0.slot) } }
     }
     var mappedLength: Int { mapping?.length ?? 0 }
-    /// `mapping`'s address and guard slot as plain values, so that the
-    /// fast path's accesses count no references.
-    private(set) var mappedAddress: UnsafeMutableRawPointer?
-    private var mappedSlot: Int32 = -1
+    /// `mapping` as plain values, for accesses on the fast path (no
+    /// reference to count); nil when nothing is mapped.
+    private(set) var region: MappedRegion?
+    /// `mapping`'s address.
+    var mappedAddress: UnsafeMutableRawPointer? { region?.address }
 
     static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
@@ -163,22 +161,9 @@ final class SharedSegment {
         return try mapped(covering: count, realSize: size)
     }
 
-    /// Runs `body` on the current mapping under the fault guard.  If the
-    /// segment faulted meanwhile (another process shrank it, or a hole could
-    /// not be backed), the mapping is dropped and the access reported as an
-    /// error; whatever `body` read is not to be used.
-    @inline(__always)
-    func access<Result>(_ body: (UnsafeMutableRawPointer) throws(ShmemaphoreError) -> Result) throws(ShmemaphoreError) -> Result {
-        // A faulted mapping never outlives the access that faulted (faultError drops it).
-        guard let address = mappedAddress else { throw faultError() }
-        let slot = mappedSlot
-        let result = try SharedMapping.guarded(slot) { () throws(ShmemaphoreError) in try body(address) }
-        if SharedMapping.faulted(slot) { throw faultError() }
-        return result
-    }
-
-    /// The error for a faulted mapping, which it also drops.
-    private func faultError() -> ShmemaphoreError {
+    /// The error for an access that faulted (`MappedRegion.access`, or
+    /// nothing mapped); drops the mapping, whose pages may now be private zeros.
+    func faultError() -> ShmemaphoreError {
         let mappedLength = self.mappedLength
         mapping = nil
         if let size = try? Int(status().st_size), size < mappedLength {
@@ -238,5 +223,21 @@ final class SharedSegment {
         while done < count {
             done += try syscall("pwrite \(name)") { pwrite(descriptor, buffer + done, count - done, off_t(offset + done)) }
         }
+    }
+}
+
+/// A mapping's address and fault-guard slot, as plain values.
+struct MappedRegion {
+    let address: UnsafeMutableRawPointer
+    let slot: Int32
+
+    /// Runs `body` on the mapping under the fault guard (fault_guard.c).
+    /// Returns its result, or nil when an access faulted: then the mapping
+    /// (from the fault on) holds private zero pages and whatever `body` read
+    /// is not to be used (`SharedSegment.faultError` reports it).
+    @inline(__always)
+    func access<Result>(_ body: (UnsafeMutableRawPointer) throws(ShmemaphoreError) -> Result) throws(ShmemaphoreError) -> Result? {
+        let result = try SharedMapping.guarded(slot) { () throws(ShmemaphoreError) in try body(address) }
+        return SharedMapping.faulted(slot) ? nil : result
     }
 }
