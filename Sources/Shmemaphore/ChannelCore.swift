@@ -603,14 +603,20 @@ package final class ChannelCore {
     /// or in untrusted-peer mode a copy in private memory, made under the
     /// fault guard, so that a process that shrinks DATA meanwhile cannot
     /// make the caller fault (docs/SECURITY.md).
+    @inline(__always)
     private func handedOver(_ payload: UnsafeRawBufferPointer) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
         guard options.untrustedPeer, payload.count > 0 else { return payload }
+        return try privateCopy(of: payload)
+    }
+
+    private func privateCopy(of payload: UnsafeRawBufferPointer) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
         if privateCopy.count < payload.count {
             privateCopy.deallocate()
             privateCopy = .allocate(byteCount: payload.count, alignment: 64)
         }
-        try sharedAccess(.data) { _ in privateCopy.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-        return UnsafeRawBufferPointer(start: privateCopy.baseAddress, count: payload.count)
+        let copy = privateCopy.baseAddress!
+        try sharedAccess(.data) { _ in copy.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        return UnsafeRawBufferPointer(start: copy, count: payload.count)
     }
 
     /// DATA's status for the current turn, read once.
@@ -708,11 +714,20 @@ package final class ChannelCore {
     /// the token at once, and kept across the caller's repeated waits (a
     /// dropped token does not restart the timeout); a token already there
     /// costs no clock reading.
+    @inline(__always)
     private func waitForToken(
         on token: Token, timeout: Duration?, deadline: inout Deadline?,
         whileWaiting: () throws(ShmemaphoreError) -> Void
     ) throws(ShmemaphoreError) -> Bool {
         if try semaphore(for: token).tryWait() { return true }
+        return try waitForTokenToCome(on: token, timeout: timeout, deadline: &deadline, whileWaiting: whileWaiting)
+    }
+
+    /// `waitForToken` once the token was not there at once.
+    private func waitForTokenToCome(
+        on token: Token, timeout: Duration?, deadline: inout Deadline?,
+        whileWaiting: () throws(ShmemaphoreError) -> Void
+    ) throws(ShmemaphoreError) -> Bool {
         // One clock reading sets up the deadline, the spin and the first slice.
         let start = MonotonicInstant.now()
         if deadline == nil { deadline = Deadline(timeout: timeout, from: start) }

@@ -117,11 +117,13 @@ final class NamedSemaphore {
     /// repaired the access) is no longer a semaphore anyone shares.
     @inline(__always)
     private func checkIntact() throws(ShmemaphoreError) {
-        if SharedMapping.faulted(guardSlot) {
-            throw .protocolViolation("\(path) was truncated by another process while in use")
-        }
+        if SharedMapping.faulted(guardSlot) { throw truncated() }
     }
 
+    @inline(never)
+    private func truncated() -> ShmemaphoreError {
+        .protocolViolation("\(path) was truncated by another process while in use")
+    }
 
     func post() throws(ShmemaphoreError) {
         try syscall("sem_post \(name)") { sem_post(handle) }
