@@ -374,6 +374,7 @@ package final class ChannelCore {
 
     /// The four response words and the answer number (nil when HEAD is too
     /// short to hold one), from the mapping when trusted, else with one pread.
+    @inline(__always)
     private func readResponseHeader(trusted: Bool) throws(ShmemaphoreError) -> ((UInt64, UInt64, UInt64, UInt64), UInt64?) {
         if trusted {
             return try sharedAccess(.header) { words throws(ShmemaphoreError) in
@@ -547,6 +548,7 @@ package final class ChannelCore {
     /// a client that sees the number sees the request.  Through the mapping
     /// with a trusted peer (this turn's trust, as its `writeData` evaluated
     /// it), else with pwrite.
+    @inline(__always)
     private func writeRequestHeader(length: UInt64, number: UInt64?) throws(ShmemaphoreError) {
         if trust != nil {
             try sharedAccess(.header) { head in
@@ -561,6 +563,7 @@ package final class ChannelCore {
     }
 
     /// Writes the response header, then (numbered) the answer number, last.
+    @inline(__always)
     private func writeResponseHeader(_ metadata: ResponseMetadata, number: UInt64?) throws(ShmemaphoreError) {
         var words = metadata.words
         if trust != nil {
@@ -630,6 +633,7 @@ package final class ChannelCore {
     /// Runs `body` on a writable mapping of DATA's first `count` bytes
     /// (grown if needed), under the fault guard.  With a trusted peer and
     /// bytes already verified, no system call.
+    @inline(__always)
     @discardableResult
     private func writeData<Result>(
         count: Int, _ body: (UnsafeMutableRawPointer) -> Result
