@@ -657,7 +657,10 @@ package final class ChannelCore {
         try checkPayloadFits(count, dataSegmentSize: dataSize, what: what)
         // Reading a hole the peer left (it grew DATA with ftruncate and never
         // wrote there) allocates a page: on a full /dev/shm that is SIGBUS.
-        try data.backWithMemory(count: Int(count))
+        // The caller reads a view outside the fault guard, so the holes are
+        // filled first; a private copy (untrusted-peer mode) is made under
+        // the guard, which turns such a fault into ENOSPC by itself.
+        if !options.untrustedPeer { try data.backWithMemory(count: Int(count)) }
         let start = try data.mapped(covering: max(Int(count), 1), realSize: dataSize)
         try renewTrust(backed: Int(count))
         return UnsafeRawBufferPointer(start: start, count: Int(count))

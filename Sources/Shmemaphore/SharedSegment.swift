@@ -109,11 +109,11 @@ final class SharedSegment {
     /// status as read at the start of this turn (the peer cannot resize it
     /// during our turn); it is updated when this call grows the segment.
     func writableBytes(count size: Int, status: inout stat) throws(ShmemaphoreError) -> UnsafeMutableRawPointer {
+        // Bytes that exist need no reserving: holes a peer left in them are
+        // written under the fault guard, where a full /dev/shm is ENOSPC.
         if Int(status.st_size) < size {
             try reserve(Self.pageRounded(size))
             status = try self.status()
-        } else {
-            try backWithMemory(count: size)
         }
         return try mapped(covering: max(size, 1), realSize: Int(status.st_size))
     }
@@ -126,8 +126,10 @@ final class SharedSegment {
     /// the end, and tmpfs reports reserved but unwritten pages as holes to
     /// lseek(SEEK_HOLE).  So they are reserved on every checked turn, which
     /// allocates only what is missing.  Only those bytes: a peer must not be
-    /// able to make us allocate a huge sparse segment.  (The fault guard is
-    /// the backstop if a peer punches a hole later.)
+    /// able to make us allocate a huge sparse segment.  Needed only before
+    /// a caller reads a view outside the library: the library's own
+    /// accesses run under the fault guard, where a hole on a full /dev/shm
+    /// is ENOSPC too.
     /// `count` must not exceed the segment's size (reserving never grows it then).
     func backWithMemory(count: Int) throws(ShmemaphoreError) {
         try reserve(count)
