@@ -171,7 +171,12 @@ final class SharedSegment {
         if let size = try? Int(status().st_size), size < mappedLength {
             return .protocolViolation("another process shrank \(name) to \(size) bytes while this process used it (SIGBUS averted)")
         }
-        return .system(errno: ENOSPC, operation: "access \(name): its memory could not be allocated (SIGBUS averted)")
+        // Either /dev/shm could not back a page, or the segment shrank and grew back meanwhile.
+        var space = statvfs()
+        if fstatvfs(descriptor, &space) == 0, space.f_bavail == 0 {
+            return .system(errno: ENOSPC, operation: "access \(name): its memory could not be allocated (SIGBUS averted)")
+        }
+        return .protocolViolation("another process resized \(name) while this process used it (SIGBUS averted)")
     }
 
     /// Sets the retired word of a header segment that a new server replaced
