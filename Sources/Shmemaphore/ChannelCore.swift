@@ -325,19 +325,27 @@ package final class ChannelCore {
         // waiting: a client that dies during the first slice is then noticed.
         if !peerLockSeen { try checkClientAlive() }
         var deadline: Deadline?
-        var wrongAnswer: UInt64?
+        var strayTokens = 0
         while true {
             let arrived = try waitForToken(on: .response, timeout: timeout, deadline: &deadline) {
                 () throws(ShmemaphoreError) in try self.checkClientAlive()
             }
             guard arrived else {
-                if let wrongAnswer {
-                    throw .protocolViolation("a response token carried answer number \(wrongAnswer), not \(requestNumber): another process posts RES, or the client answered another request")
+                if strayTokens > 0 {
+                    throw .protocolViolation("\(strayTokens) response token(s) came that were no answer to request \(requestNumber): another process posts RES, or the client answered another request")
                 }
                 throw .timeout
             }
             // A fast client may answer before any slice looked: look now, once.
             if !peerLockSeen { try checkClientAlive() }
+            // A client that numbers nothing (an original app, or one not
+            // seen yet) must at least have taken the request: while REQ still
+            // holds its token, a RES token is no answer (a third process's).
+            // A memory read, no system call; numbering clients skip it.
+            if !clientNumbersAnswers && !options.emulatesOriginalPeer, try requestSemaphore.value() > 0 {
+                strayTokens += 1
+                continue
+            }
             // The server's turn starts here (if the token is the answer) and
             // lasts until its next request.
             let trusted = currentTrust() != nil
@@ -352,11 +360,11 @@ package final class ChannelCore {
                 // A spurious token leaves HEAD as it was; a HEAD cut short
                 // of the answer number was shrunk by someone: no answer can
                 // be recognised in it any more.
-                guard let answer else {
+                guard answer != nil else {
                     throw .protocolViolation("the header segment was cut short of the answer number (HEAD bytes \(Wire.answerNumberOffset)-\(Wire.numberedResponseSize - 1)): the response cannot be matched to request \(requestNumber)")
                 }
                 state = .awaitingResponse
-                wrongAnswer = answer
+                strayTokens += 1
                 turnDataStatus = nil
                 continue
             }

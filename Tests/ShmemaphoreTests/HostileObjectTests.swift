@@ -206,6 +206,29 @@ enum ObjectFiles {
     }
 }
 
+/// A RES token that comes before any client took the request is no
+/// answer, whether or not the client will number its answers.
+@Suite struct EarlyStrayTokenTests {
+    @Test func aResponseTokenBeforeAnyClientTookTheRequestIsNoAnswer() throws {
+        try TestSupport.withChannel { name in
+            let channel = try ChannelName(name)
+            let server = try ShmemaphoreServer(channel: name)
+            defer { server.close() }
+            try server.send(request: "k1")
+            let intruder = try #require(sem_open(channel.responseSemaphore, 0))
+            try #require(intruder != SEM_FAILED)
+            sem_post(intruder)
+            sem_close(intruder)
+            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try server.receiveResponse(timeout: .milliseconds(200)) }
+            // The request is still outstanding; a client that comes now answers it.
+            let client = try ShmemaphoreClient(channel: name)
+            #expect(Array(try client.receiveRequest(timeout: .seconds(5))) == Array("k1".utf8))
+            try [UInt8]([4, 2]).withUnsafeBytes { try client.send(bytes: $0) }
+            #expect(try server.receiveResponse(timeout: .seconds(30)).bytes == [4, 2])
+        }
+    }
+}
+
 /// The library's own accesses to a segment that another process shrinks
 /// fail cleanly (the fault guard), and untrusted-peer mode hands payloads
 /// over as private copies that cannot fault.
