@@ -104,7 +104,7 @@ final class BenchChild {
     /// The last line it wrote on standard error, for failure messages.
     func lastErrorLine() -> String? {
         guard let text = try? String(contentsOfFile: errorPath, encoding: .utf8) else { return nil }
-        return text.split(separator: "\n").last.map { UntrustedText.printable(String($0)) }
+        return text.split(separator: "\n").last.map { UntrustedText.escaped(String($0), limit: 200) }
     }
 }
 

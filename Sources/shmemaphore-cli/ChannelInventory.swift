@@ -5,85 +5,107 @@ import Shmemaphore
 /// replaced by "_" (docs/PROTOCOL.md, "Object names").
 struct ChannelObjects: Hashable {
     /// The four objects, in the order the tool lists them.
-    enum Role: String, CaseIterable, Codable {
+    enum Role: String, CaseIterable {
         case head, data, req, res
 
         var isSemaphore: Bool { self == .req || self == .res }
+
+        /// What the object's file name has before and after S.
+        var affixes: (prefix: String, suffix: String) {
+            switch self {
+            case .head: return ("SEG_", "_HEAD")
+            case .data: return ("SEG_", "_DATA")
+            case .req: return ("sem.SEM_", "_REQ")
+            case .res: return ("sem.SEM_", "_RES")
+            }
+        }
+
+        /// What inspecting the object reads besides its status: a
+        /// semaphore's count, HEAD's liveness locks, nothing of DATA.
+        var content: InspectedContent {
+            switch self {
+            case .head: return .livenessLocks
+            case .data: return .none
+            case .req, .res: return .semaphoreCount
+            }
+        }
     }
 
-    /// S: what sits between the prefix and the suffix of every object name.
-    let sanitizedName: String
+    /// S, as raw bytes: whoever makes a file in /dev/shm picks its name, and
+    /// it need not be UTF-8.
+    let sanitizedName: [UInt8]
 
-    init(sanitizedName: String) { self.sanitizedName = sanitizedName }
+    init(sanitizedName: [UInt8]) { self.sanitizedName = sanitizedName }
 
     /// The objects of a validated channel name.
     init(_ name: ChannelName) {
         // "/SEG_" + S + "_HEAD"
-        sanitizedName = String(name.headerSegment.dropFirst("/SEG_".count).dropLast("_HEAD".count))
-    }
-
-    /// The POSIX name, as shm_open/sem_open take it ("/SEG_S_HEAD", "/SEM_S_REQ").
-    func posixName(_ role: Role) -> String {
-        switch role {
-        case .head: return "/SEG_\(sanitizedName)_HEAD"
-        case .data: return "/SEG_\(sanitizedName)_DATA"
-        case .req: return "/SEM_\(sanitizedName)_REQ"
-        case .res: return "/SEM_\(sanitizedName)_RES"
-        }
+        sanitizedName = Array(name.headerSegment.utf8.dropFirst("/SEG_".utf8.count).dropLast("_HEAD".utf8.count))
     }
 
     /// The file's name in /dev/shm ("SEG_S_HEAD", "sem.SEM_S_REQ").
-    func fileName(_ role: Role) -> String {
-        role.isSemaphore ? "sem." + posixName(role).dropFirst() : String(posixName(role).dropFirst())
+    func fileName(_ role: Role) -> [UInt8] {
+        Array(role.affixes.prefix.utf8) + sanitizedName + Array(role.affixes.suffix.utf8)
     }
 
     /// The file's path.
-    func path(_ role: Role) -> String { ChannelInventory.directory + "/" + fileName(role) }
+    func path(_ role: Role) -> [UInt8] { Array((ChannelInventory.directory + "/").utf8) + fileName(role) }
 
     /// Which object (and of which channel) a file in /dev/shm is, if any.
-    static func parse(fileName: String) -> (ChannelObjects, Role)? {
-        let patterns: [(prefix: String, suffix: String, role: Role)] = [
-            ("SEG_", "_HEAD", .head), ("SEG_", "_DATA", .data), ("sem.SEM_", "_REQ", .req), ("sem.SEM_", "_RES", .res),
-        ]
-        let bytes = Array(fileName.utf8)
-        for pattern in patterns {
-            let prefix = Array(pattern.prefix.utf8), suffix = Array(pattern.suffix.utf8)
-            guard bytes.count > prefix.count + suffix.count, bytes.starts(with: prefix),
-                bytes.suffix(suffix.count).elementsEqual(suffix)
+    static func parse(fileName: [UInt8]) -> (ChannelObjects, Role)? {
+        for role in Role.allCases {
+            let prefix = Array(role.affixes.prefix.utf8), suffix = Array(role.affixes.suffix.utf8)
+            guard fileName.count > prefix.count + suffix.count, fileName.starts(with: prefix),
+                fileName.suffix(suffix.count).elementsEqual(suffix)
             else { continue }
-            let middle = bytes[prefix.count..<(bytes.count - suffix.count)]
-            return (ChannelObjects(sanitizedName: String(decoding: middle, as: UTF8.self)), pattern.role)
+            return (ChannelObjects(sanitizedName: Array(fileName[prefix.count..<(fileName.count - suffix.count)])), role)
         }
         return nil
     }
 }
 
-/// What `ls` and `rm` know about one object.
-struct ObjectStatus: Codable, Equatable {
+/// What `ls` and `rm` know about one object.  Every string in it is already
+/// escaped (`UntrustedText`), ready to print or to encode: the names come
+/// from /dev/shm.
+struct ObjectStatus: Encodable {
+    /// The file's path.
     var path: String
+    /// The file's name in /dev/shm (not encoded: `path` ends with it).
+    var fileName: String
     var present: Bool
+    /// What the name is ("file", "symlink", "directory", ...), when it could be looked at.
+    var type: String?
     var size: Int64?
     /// Permission bits in octal, e.g. "0600".
     var mode: String?
     var uid: UInt32?
     var owner: String?
-    /// A semaphore's count (sem_getvalue), when it could be read.
+    /// A semaphore's count, when it could be read (pread of the sem_t).
     var value: Int32?
     /// Processes that have the object open or mapped.
     var pids: [Int32]
+    /// Why the object could not be inspected.
+    var error: String?
+    /// The inspection itself (not encoded): the one file `rm` may remove.
+    var inspected: InspectedFile?
+
+    private enum CodingKeys: String, CodingKey {
+        case path, present, type, size, mode, uid, owner, value, pids, error
+    }
 }
 
 /// What `ls` and `rm` know about one channel.
-struct ChannelStatus: Codable {
+struct ChannelStatus: Encodable {
     /// Is the channel in use, or a leftover?
-    enum State: String, Codable {
-        /// All four objects exist and some process has the data segment open.
+    enum State: String, Encodable {
+        /// All four objects are regular files and some process has the data
+        /// segment open (or a server holds its liveness lock).
         case alive
-        /// Anything else: nobody attached, or objects missing.
+        /// Anything else: nobody attached, or objects missing or not files.
         case stale
     }
 
-    /// S, the channel name as it appears in the object names.
+    /// S, the channel name as it appears in the object names, escaped.
     var channel: String
     var state: State
     /// Whether a libshmemaphore server holds its liveness lock on HEAD (byte 0,
@@ -99,23 +121,24 @@ struct ChannelStatus: Codable {
     func object(_ role: ChannelObjects.Role) -> ObjectStatus { objects[role.rawValue]! }
 }
 
-/// Finds channels in /dev/shm and inspects them, without ever creating or
-/// changing an object: semaphores are opened without O_CREAT, read with
-/// sem_getvalue and closed again.
+/// Finds channels in /dev/shm and inspects them without ever creating,
+/// mapping or changing an object (`ObjectInspection`: one read-only,
+/// no-follow descriptor per file, contents read with pread), so that an
+/// owner who truncates, swaps or symlinks its files meanwhile cannot make
+/// this process fault or look elsewhere.
 enum ChannelInventory {
     /// Where glibc keeps POSIX shared memory and named semaphores on Linux.
     static let directory = "/dev/shm"
 
-    /// Every channel with at least one object in /dev/shm, sorted by name.
-    static func scan() -> [ChannelStatus] {
+    /// Every channel with at least one object in /dev/shm, sorted by S.
+    static func scan() throws(ShmemaphoreError) -> [ChannelStatus] {
         var channels = Set<ChannelObjects>()
-        if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) {
-            for entry in entries {
-                if let (objects, _) = ChannelObjects.parse(fileName: entry) { channels.insert(objects) }
-            }
+        for name in try ObjectInspection.names(inDirectory: directory) {
+            if let (objects, _) = ChannelObjects.parse(fileName: name) { channels.insert(objects) }
         }
         let users = ObjectUsers.scan()
-        return channels.sorted { $0.sanitizedName < $1.sanitizedName }.map { status(of: $0, users: users) }
+        return channels.sorted { $0.sanitizedName.lexicographicallyPrecedes($1.sanitizedName) }
+            .map { status(of: $0, users: users) }
     }
 
     /// The status of one channel's objects.
@@ -125,75 +148,55 @@ enum ChannelInventory {
             statuses[role.rawValue] = inspect(objects, role, users: users)
         }
         let all = statuses.values
-        let locks = livenessLocks(onHeader: objects.path(.head))
+        let head = statuses[ChannelObjects.Role.head.rawValue]!.inspected
         // The lock also reveals servers whose /proc entries we may not read (other users).
-        let attached = !statuses[ChannelObjects.Role.data.rawValue]!.pids.isEmpty || locks.server == true
-        let alive = all.allSatisfy(\.present) && attached
+        let attached = !statuses[ChannelObjects.Role.data.rawValue]!.pids.isEmpty || head?.serverLocked == true
+        let alive = all.allSatisfy { $0.inspected?.kind == .regularFile } && attached
         let pids = Set(all.flatMap(\.pids)).sorted()
         return ChannelStatus(
-            channel: objects.sanitizedName, state: alive ? .alive : .stale, server: locks.server, client: locks.client,
-            pids: pids, objects: statuses)
-    }
-
-    /// F_OFD_GETLK from Linux's <fcntl.h> (the Glibc module does not export
-    /// the _GNU_SOURCE names); the same value on every architecture.
-    private static let getOpenFileDescriptionLock: Int32 = 36
-
-    /// Tests the liveness locks on bytes 0 (server) and 1 (client) of HEAD.
-    /// Opening the file read-only and testing takes no lock and, because the
-    /// locks belong to the peers' own open file descriptions, closing ours
-    /// releases nothing of theirs.
-    private static func livenessLocks(onHeader path: String) -> (server: Bool?, client: Bool?) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard descriptor >= 0 else { return (nil, nil) }
-        defer { close(descriptor) }
-        func isLocked(_ byte: Int) -> Bool? {
-            var lock = flock()
-            lock.l_type = Int16(F_WRLCK)
-            lock.l_whence = Int16(SEEK_SET)
-            lock.l_start = off_t(byte)
-            lock.l_len = 1
-            guard fcntl(descriptor, getOpenFileDescriptionLock, &lock) == 0 else { return nil }
-            return lock.l_type != Int16(F_UNLCK)
-        }
-        return (isLocked(0), isLocked(1))
+            channel: UntrustedText.escaped(objects.sanitizedName), state: alive ? .alive : .stale,
+            server: head?.serverLocked, client: head?.clientLocked, pids: pids, objects: statuses)
     }
 
     private static func inspect(_ objects: ChannelObjects, _ role: ChannelObjects.Role, users: ObjectUsers) -> ObjectStatus {
         let path = objects.path(role)
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return ObjectStatus(path: path, present: false, pids: []) }
         var status = ObjectStatus(
-            path: path, present: true, size: Int64(info.st_size), mode: octalMode(info.st_mode), uid: info.st_uid,
-            owner: userName(of: info.st_uid), pids: users.pids(using: path))
-        if role.isSemaphore { status.value = semaphoreValue(objects.posixName(role), info: info) }
+            path: UntrustedText.escaped(path), fileName: UntrustedText.escaped(objects.fileName(role)), present: false,
+            pids: [])
+        let file: InspectedFile?
+        do {
+            file = try ObjectInspection.inspect(path, reading: role.content)
+        } catch {
+            // Something is there (or may be) that could not be looked at; the error names the file.
+            status.present = true
+            status.error = UntrustedText.escaped(error.description)
+            return status
+        }
+        guard let file else { return status }
+        status.present = true
+        status.type = file.kind.rawValue
+        status.size = file.size
+        status.mode = octalMode(file.permissions)
+        status.uid = file.owner
+        status.owner = UntrustedText.escaped(userName(of: file.owner))
+        status.value = file.semaphoreCount
+        status.pids = users.pids(usingInode: file.inode)
+        status.inspected = file
         return status
     }
 
-    /// A semaphore's count, read without creating anything.  Only a regular
-    /// file at least as large as a sem_t is opened: glibc maps it without
-    /// checking, and reading a shorter file would raise SIGBUS.
-    private static func semaphoreValue(_ posixName: String, info: stat) -> Int32? {
-        guard (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) >= MemoryLayout<sem_t>.size,
-            let semaphore = sem_open(posixName, 0)
-        else { return nil }
-        defer { sem_close(semaphore) }
-        var value: Int32 = 0
-        return sem_getvalue(semaphore, &value) == 0 ? value : nil
-    }
-
     /// "0600".
-    static func octalMode(_ mode: mode_t) -> String {
-        let digits = String(mode & 0o7777, radix: 8)
+    static func octalMode(_ permissions: UInt32) -> String {
+        let digits = String(permissions & 0o7777, radix: 8)
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 
     /// The user name of `uid` (getpwuid_r), or the number.
-    static func userName(of uid: uid_t) -> String {
+    static func userName(of uid: UInt32) -> String {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 4096)
-        let status = getpwuid_r(uid, &entry, &buffer, buffer.count, &result)
+        let status = getpwuid_r(uid_t(uid), &entry, &buffer, buffer.count, &result)
         guard status == 0, result != nil, let name = entry.pw_name else { return String(uid) }
         return String(cString: name)
     }
@@ -209,11 +212,11 @@ enum ChannelInventory {
 struct ObjectUsers {
     private var pidsByInode: [UInt64: Set<Int32>] = [:]
 
-    /// The processes using the file at `path`, sorted.
-    func pids(using path: String) -> [Int32] {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return [] }
-        return pidsByInode[UInt64(info.st_ino)].map { $0.sorted() } ?? []
+    /// The processes using the file with inode `inode` in /dev/shm, sorted.
+    /// By the inode the inspection's own descriptor saw: a lookup by name
+    /// would follow a symlink, or find a file swapped in since.
+    func pids(usingInode inode: UInt64) -> [Int32] {
+        pidsByInode[inode].map { $0.sorted() } ?? []
     }
 
     /// Scans every process.

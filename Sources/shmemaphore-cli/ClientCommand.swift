@@ -127,7 +127,7 @@ struct ClientCommand: ParsableCommand {
             } catch {
                 // A malformed request is still ours to answer: best effort, so the server does not hang.
                 try? client.sendError(code: PeerErrorCode.badRequest, message: "malformed request: \(error)")
-                throw CommandFailure(.failure, "receiving a request: \(error)")
+                throw CommandFailure(.failure, "receiving a request: \(UntrustedText.escaped(error.description))")
             }
             served += 1
             idleSince = .now
@@ -136,13 +136,13 @@ struct ClientCommand: ParsableCommand {
                 throw CommandFailure(.failure, "standard output is closed; stopping")
             }
             if let failure = report.failure {
-                throw CommandFailure(.failure, "answering a request: \(failure)")
+                throw CommandFailure(.failure, "answering a request: \(UntrustedText.escaped(failure.description))")
             }
         }
     }
 
-    /// What happened to one request: the text after "->", and a failure to
-    /// answer at all (which ends the client).
+    /// What happened to one request: the text after "->" (escaped: it quotes
+    /// the request), and a failure to answer at all (which ends the client).
     struct AnswerReport {
         var text: String
         var failure: ShmemaphoreError?
@@ -157,13 +157,15 @@ struct ClientCommand: ParsableCommand {
         guard let path = findImage(named: name) else {
             return sendError(PeerErrorCode.notFound, "no such image: \(name)", via: client, report: "not found")
         }
+        // The path ends with the request's bytes, and so may the error's description.
         do {
             let sent = try client.sendImageFile(atPath: path)
-            return AnswerReport(text: "\(path) \(sent.width)x\(sent.height)x\(sent.channels)")
+            return AnswerReport(text: "\(UntrustedText.escaped(path)) \(sent.width)x\(sent.height)x\(sent.channels)")
         } catch {
             // Nothing was sent: decoding failed, or sending did (e.g. ENOSPC
             // while growing the data segment).  The request still needs an answer.
-            return sendError(PeerErrorCode.unspecified, "\(error)", via: client, report: "\(path): \(error)")
+            return sendError(
+                PeerErrorCode.unspecified, "\(error)", via: client, report: UntrustedText.escaped("\(path): \(error)"))
         }
     }
 
@@ -198,10 +200,10 @@ struct ClientCommand: ParsableCommand {
         return nil
     }
 
-    /// The request for people: printable, or "<N-byte request>" when it is
+    /// The request for people: escaped, or "<N-byte request>" when it is
     /// empty or longer than 64 bytes.
     static func displayName(of request: [UInt8]) -> String {
         guard !request.isEmpty, request.count <= 64 else { return "<\(request.count)-byte request>" }
-        return UntrustedText.printable(request, limit: 64)
+        return UntrustedText.escaped(request)
     }
 }

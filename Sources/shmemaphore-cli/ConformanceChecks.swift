@@ -77,7 +77,7 @@ struct ExchangeChecker {
         }
         let position = (expectedIndex - 1) % requests.lines.count
         let request = requests.lines[position]
-        let shownRequest = request.count > 16 ? "\(request.count)-byte request" : "\"\(String(decoding: request, as: UTF8.self))\""
+        let shownRequest = request.count > 16 ? "\(request.count)-byte request" : "\"\(UntrustedText.escaped(request))\""
         guard line.requestLength == request.count else {
             mismatch("exchange \(expectedIndex) (\(shownRequest)): request length \(line.requestLength), expected \(request.count)")
             return

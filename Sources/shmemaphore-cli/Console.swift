@@ -36,26 +36,3 @@ enum Console {
         }
     }
 }
-
-/// Text that came from another process, made safe to print on one line.
-enum UntrustedText {
-    /// Decodes `bytes` as UTF-8 (invalid sequences become U+FFFD), replaces
-    /// control characters with "?", and cuts the result after `limit`
-    /// characters, noting the full length.
-    static func printable<Bytes: Collection<UInt8>>(_ bytes: Bytes, limit: Int = 200) -> String {
-        let decoded = String(decoding: bytes.prefix(limit * 4), as: UTF8.self)
-        var result = ""
-        var shown = 0
-        for scalar in decoded.unicodeScalars {
-            if shown == limit { return result + "... (\(bytes.count) bytes)" }
-            result.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "?" : scalar)
-            shown += 1
-        }
-        return bytes.count > limit * 4 ? result + "... (\(bytes.count) bytes)" : result
-    }
-
-    /// `printable` for a Swift string.
-    static func printable(_ text: String, limit: Int = 200) -> String {
-        printable(Array(text.utf8), limit: limit)
-    }
-}

@@ -119,14 +119,15 @@ struct DemoCommand: ParsableCommand {
                     shape = "error \(code)"
                     problems.append("exchange \(line.index) (\(name)) was answered with error \(code)")
                 }
-                let saved = line.savedPath.map { Self.relative($0, to: received) } ?? "-"
+                // The path is the server's output: the C server is another program.
+                let saved = line.savedPath.map { UntrustedText.escaped(Self.relative($0, to: received)) } ?? "-"
                 Console.printLine(
                     "  \(Self.pad("\(line.index)", 3, right: true)) \(Self.pad(name, 8)) \(Self.pad(shape, 12)) "
                         + "\(Self.pad("\(line.outcome.payloadBytes)", 10, right: true)) "
                         + "\(Self.pad(line.milliseconds, 9, right: true))  \(saved)")
             case .failure(let error):
                 problems.append("unexpected server output: \(error)")
-                Console.printLine("  ?   \(UntrustedText.printable(text, limit: 120))")
+                Console.printLine("  ?   \(UntrustedText.escaped(text, limit: 120))")
             }
         }
         problems += outcome.failures

@@ -61,7 +61,7 @@ struct ExchangeLine: Equatable {
     static func parse(_ line: Substring, allowSavedPath: Bool) -> Result<ExchangeLine, FormatError> {
         let fields = line.split(separator: " ", omittingEmptySubsequences: false)
         func fail(_ why: String) -> Result<ExchangeLine, FormatError> {
-            .failure(FormatError(description: "\(why): \"\(UntrustedText.printable(String(line), limit: 120))\""))
+            .failure(FormatError(description: "\(why): \"\(UntrustedText.escaped(String(line), limit: 120))\""))
         }
         guard fields.count >= 4 else { return fail("too few fields") }
         guard let index = Int(fields[0]), index >= 1 else { return fail("the index is not a whole number >= 1") }

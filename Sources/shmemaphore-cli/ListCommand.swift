@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Shmemaphore
 
 /// `shmemaphore ls`: every channel present in /dev/shm, alive or stale.
 struct ListCommand: ParsableCommand {
@@ -11,20 +12,32 @@ struct ListCommand: ParsableCommand {
             sem.SEM_<S>_RES, where S is the channel name with "/" replaced by "_". For \
             each object: size in bytes, mode, owner, the semaphore's count, and the \
             processes that have it open or mapped (from /proc; processes you cannot \
-            inspect are not shown). Nothing is created or changed.
+            inspect are not shown). Nothing is created, mapped or changed: each file \
+            is opened once, read-only and without following a symlink, and read with \
+            pread, so that its owner cannot crash `ls` by truncating it. A name that \
+            is not a regular file (a symlink, say) is shown as what it is, in place \
+            of the size, and never followed.
 
-            State: "alive" when all four objects exist and some process has the data \
-            segment open (or a server holds its liveness lock); "stale" otherwise \
-            (leftovers of a crash, semaphores without segments, ...). Remove stale \
-            channels with `shmemaphore rm`. PEERS: which libshmemaphore peers hold \
-            their liveness lock on HEAD (docs/PROTOCOL.md, "Liveness"; original apps \
-            take none).
+            Names are printed escaped, since anyone can make files in /dev/shm: \
+            printable text passes, a backslash becomes "\\\\", and control characters, \
+            bytes that are not UTF-8, C1 controls and bidi overrides become "\\xHH", \
+            one per byte.
+
+            State: "alive" when all four objects are regular files and some process \
+            has the data segment open (or a server holds its liveness lock); "stale" \
+            otherwise (leftovers of a crash, semaphores without segments, ...). Remove \
+            stale channels with `shmemaphore rm`. PEERS: which libshmemaphore peers \
+            hold their liveness lock on HEAD (docs/PROTOCOL.md, "Liveness"; original \
+            apps take none).
 
             With --json: one JSON object per channel and line, with the keys channel, \
             state, server and client (liveness locks held), pids and objects (head, \
-            data, req, res: path, present, size, mode, uid, owner, value, pids).
+            data, req, res: path, present, type, size, mode, uid, owner, value, pids, \
+            and error when the object could not be inspected). channel, path and \
+            owner hold the escaped text, as printed without --json.
 
-            Exit status: 0 (also when there are no channels).
+            Exit status: 0 (also when there are no channels); 1 /dev/shm could not \
+            be read.
             """
     )
 
@@ -32,38 +45,52 @@ struct ListCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let channels = ChannelInventory.scan()
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            for channel in channels {
-                if let data = try? encoder.encode(channel) { Console.printLine(String(decoding: data, as: UTF8.self)) }
+        try reportingFailures {
+            let channels: [ChannelStatus]
+            do {
+                channels = try ChannelInventory.scan()
+            } catch {
+                throw CommandFailure(.failure, "cannot list \(ChannelInventory.directory): \(error)")
             }
-            return
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                for channel in channels {
+                    if let data = try? encoder.encode(channel) { Console.printLine(String(decoding: data, as: UTF8.self)) }
+                }
+                return
+            }
+            guard !channels.isEmpty else {
+                Console.printLine("no shmemaphore channels in \(ChannelInventory.directory)")
+                return
+            }
+            Self.printTable(of: channels)
         }
-        guard !channels.isEmpty else {
-            Console.printLine("no shmemaphore channels in \(ChannelInventory.directory)")
-            return
-        }
+    }
+
+    /// One row per object, with the channel's columns on its first; then, on
+    /// standard error, why any object could not be inspected.
+    private static func printTable(of channels: [ChannelStatus]) {
         var rows = [["CHANNEL", "STATE", "PEERS", "OBJECT", "SIZE", "MODE", "OWNER", "VALUE", "PIDS"]]
+        var problems: [String] = []
         for channel in channels {
             for (position, role) in ChannelObjects.Role.allCases.enumerated() {
                 let object = channel.object(role)
-                let name = (object.path as NSString).lastPathComponent
                 let lead = position == 0 ? [channel.channel, channel.state.rawValue, Self.peers(channel)] : ["", "", ""]
                 guard object.present else {
-                    rows.append(lead + [name, "missing", "", "", "", ""])
+                    rows.append(lead + [object.fileName, "missing", "", "", "", ""])
                     continue
                 }
-                rows.append(
-                    lead + [
-                        name, object.size.map(String.init) ?? "?", object.mode ?? "?", object.owner ?? "?",
-                        role.isSemaphore ? (object.value.map(String.init) ?? "?") : "-",
-                        object.pids.isEmpty ? "-" : object.pids.map(String.init).joined(separator: ","),
-                    ])
+                if let error = object.error { problems.append("ls: \(error)") }
+                // A name that is no regular file shows what it is where the size would be.
+                let size = object.type == FileKind.regularFile.rawValue ? object.size.map(String.init) : object.type
+                let value = role.isSemaphore ? (object.value.map(String.init) ?? "?") : "-"
+                let pids = object.pids.isEmpty ? "-" : object.pids.map(String.init).joined(separator: ",")
+                rows.append(lead + [object.fileName, size ?? "?", object.mode ?? "?", object.owner ?? "?", value, pids])
             }
         }
         for line in TextTable.render(rows, rightAligned: [4]) { Console.printLine(line) }
+        for problem in problems { Console.printError(problem) }
     }
 
     /// "server+client", "server", "client", "none", or "?" when HEAD could not be tested.

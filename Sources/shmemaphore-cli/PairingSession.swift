@@ -135,8 +135,10 @@ struct PairingSession {
     /// A failure unless the program exited 0; quotes the last line of its log.
     private static func check(_ termination: ChildProcess.Termination, _ who: String, log: String) -> [String] {
         guard termination != .exited(0) else { return [] }
-        let lastLine = (try? String(contentsOfFile: log, encoding: .utf8))?
-            .split(separator: "\n").last.map { ": \"\(UntrustedText.printable(String($0), limit: 160))\"" } ?? ""
+        // Bytes, not a String: a log that is not UTF-8 still shows its last line (escaped).
+        let lastLine = FileManager.default.contents(atPath: log)
+            .flatMap { [UInt8]($0).split(separator: UInt8(ascii: "\n")).last }
+            .map { ": \"\(UntrustedText.escaped($0, limit: 160))\"" } ?? ""
         return ["\(who) \(termination)\(lastLine)"]
     }
 
@@ -145,8 +147,9 @@ struct PairingSession {
         guard let name = try? ChannelName(channel) else { return [] }
         let objects = ChannelObjects(name)
         var left: [String] = []
-        for role in ChannelObjects.Role.allCases where access(objects.path(role), F_OK) == 0 {
-            left.append(objects.fileName(role))
+        // A validated channel name makes UTF-8 paths.
+        for role in ChannelObjects.Role.allCases where access(String(decoding: objects.path(role), as: UTF8.self), F_OK) == 0 {
+            left.append(UntrustedText.escaped(objects.fileName(role)))
         }
         guard !left.isEmpty else { return [] }
         shm_unlink(name.headerSegment)

@@ -8,12 +8,14 @@ struct RemoveCommand: ParsableCommand {
         commandName: "rm",
         abstract: "Remove the four objects of channels (leftovers of a crash).",
         discussion: """
-            For each NAME, removes exactly SEG_<S>_HEAD, SEG_<S>_DATA (shm_unlink) and \
-            sem.SEM_<S>_REQ, sem.SEM_<S>_RES (sem_unlink), where S is NAME with "/" \
-            replaced by "_", and reports which of them existed. Nothing else in \
-            /dev/shm is touched. A channel that `shmemaphore ls` calls alive is not \
-            removed unless --force is given: its server would lose the channel under \
-            its clients.
+            For each NAME, removes exactly SEG_<S>_HEAD, SEG_<S>_DATA, sem.SEM_<S>_REQ \
+            and sem.SEM_<S>_RES, where S is NAME with "/" replaced by "_", and reports \
+            which of them existed. Nothing else in /dev/shm is touched: a symlink \
+            among them is removed itself, never followed, and a name that another \
+            file took since rm looked at it is left alone. Names are printed escaped \
+            (see `shmemaphore ls --help`). A channel that `shmemaphore ls` calls alive \
+            is not removed unless --force is given: its server would lose the channel \
+            under its clients.
 
             Exit status: 0 every channel had objects and they were removed; 1 a name \
             is invalid, a channel had none of its objects, is alive (without --force), \
@@ -42,12 +44,12 @@ struct RemoveCommand: ParsableCommand {
 
     /// Removes one channel's objects; returns false on any failure.
     private func remove(_ name: String, users: ObjectUsers) -> Bool {
-        let printableName = UntrustedText.printable(name)
+        let printableName = UntrustedText.escaped(name)
         let channel: ChannelName
         do {
             channel = try ChannelName(name)
         } catch {
-            Console.printError("rm: \"\(printableName)\": \(error)")
+            Console.printError("rm: \"\(printableName)\": \(UntrustedText.escaped(error.description))")
             return false
         }
         let objects = ChannelObjects(channel)
@@ -59,21 +61,19 @@ struct RemoveCommand: ParsableCommand {
                     + "or remove it anyway with --force")
             return false
         }
-        // Exactly the four names the library derives; unlink's own result says whether each existed.
-        let removals: [(role: ChannelObjects.Role, unlink: () -> Int32)] = [
-            (.head, { shm_unlink(channel.headerSegment) }), (.data, { shm_unlink(channel.dataSegment) }),
-            (.req, { sem_unlink(channel.requestSemaphore) }), (.res, { sem_unlink(channel.responseSemaphore) }),
-        ]
+        // Exactly the four names the library derives, and of each only the file just inspected.
         var removed: [String] = [], missing: [String] = []
         var ok = true
-        for removal in removals {
-            let fileName = objects.fileName(removal.role)
-            if removal.unlink() == 0 {
-                removed.append(fileName)
-            } else if errno == ENOENT {
-                missing.append(fileName)
-            } else {
-                Console.printError("rm: cannot remove \(objects.path(removal.role)): \(String(cString: strerror(errno)))")
+        for role in ChannelObjects.Role.allCases {
+            let object = status.object(role)
+            guard object.present else {
+                missing.append(object.fileName)
+                continue
+            }
+            switch Self.removeInspected(object, at: objects.path(role)) {
+            case .success(let note): removed.append(object.fileName + note)
+            case .failure(let problem):
+                Console.printError("rm: \(problem)")
                 ok = false
             }
         }
@@ -91,5 +91,37 @@ struct RemoveCommand: ParsableCommand {
         }
         Console.printLine(report)
         return ok
+    }
+
+    /// Why an object could not be removed (escaped, one line).
+    private struct Problem: Error {
+        let text: String
+    }
+
+    /// Unlinks the name `path` while it is still the file `object` describes
+    /// (never what a symlink points to).  On success, a note for the report
+    /// ("" for a regular file).
+    private static func removeInspected(_ object: ObjectStatus, at path: [UInt8]) -> Result<String, Problem> {
+        guard let inspected = object.inspected else {
+            return .failure(Problem(text: "cannot remove \(object.path): \(object.error ?? "it could not be inspected")"))
+        }
+        // rm derives its paths from a validated channel name: always UTF-8.
+        guard let textPath = String(validating: path, as: UTF8.self) else {
+            return .failure(Problem(text: "cannot remove \(object.path): its name is not UTF-8"))
+        }
+        switch ObjectInspection.remove(textPath, ifStill: inspected) {
+        case .removed:
+            return .success(inspected.kind == .regularFile ? "" : " (a \(inspected.kind.rawValue), not followed)")
+        case .replaced:
+            return .failure(Problem(text: "\(object.path) was replaced while rm looked at it; the new file was left alone"))
+        case .refused:
+            let reason =
+                inspected.kind == .directory
+                ? "it is a directory"
+                : inspected.owner != geteuid()
+                    ? "it belongs to user \(object.owner ?? String(inspected.owner)), and /dev/shm lets only a file's owner (or root) remove it"
+                    : "unlink failed"
+            return .failure(Problem(text: "cannot remove \(object.path): \(reason)"))
+        }
     }
 }

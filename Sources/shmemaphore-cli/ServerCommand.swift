@@ -155,7 +155,7 @@ struct ServerCommand: ParsableCommand {
                     if deadline.hasPassed {
                         throw CommandFailure(
                             .failure,
-                            "request \(index) (\(UntrustedText.printable(request, limit: 64))): no response within "
+                            "request \(index) (\(UntrustedText.escaped(request, limit: 64))): no response within "
                                 + "\(Durations.format(timeout, decimals: 3)) s; is a client running on channel \"\(channel)\"?")
                     }
                 } catch .peerError(let code, let message) {
@@ -166,14 +166,15 @@ struct ServerCommand: ParsableCommand {
                 } catch .peerGone {
                     throw CommandFailure(.failure, "request \(index): the client went away (its process ended) without answering")
                 } catch {
-                    throw CommandFailure(.failure, "request \(index): \(error)")
+                    // What went wrong may quote the peer's data (a path, a size it wrote).
+                    throw CommandFailure(.failure, "request \(index): \(UntrustedText.escaped(error.description))")
                 }
             }
             guard Console.printLine(line.formatted) else {
                 throw CommandFailure(.failure, "standard output is closed; stopping after \(index) exchanges")
             }
             if let peerMessage, case .error(let code) = line.outcome {
-                Console.printError("server: request \(index): peer error \(code): \(UntrustedText.printable(peerMessage))")
+                Console.printError("server: request \(index): peer error \(code): \(UntrustedText.escaped(peerMessage, limit: 200))")
             }
         }
     }

@@ -169,6 +169,146 @@ struct CLITests {
         }
     }
 
+    // MARK: hostile objects in /dev/shm
+
+    /// Runs of each command; at the old code's rate (about one run in ten
+    /// died of SIGBUS) a run of this many without a death is all but impossible.
+    private static let hostileRuns = 300
+
+    @Test func lsAndRmSurviveObjectsThatTheirOwnerKeepsTruncating() throws {
+        let channel = TestSupport.uniqueChannelName()
+        let files = DevShmFiles()
+        defer { files.removeAll() }
+        let semaphoreSize = MemoryLayout<sem_t>.size
+        let request = try files.create("sem.SEM_\(channel)_REQ", size: semaphoreSize)
+        let response = try files.create("sem.SEM_\(channel)_RES", size: semaphoreSize)
+        let header = try files.create("SEG_\(channel)_HEAD", size: 64)
+        // DATA stays open in this process: the channel looks alive, so each
+        // rm inspects all four objects and then refuses, leaving them for the next run.
+        try files.create("SEG_\(channel)_DATA", size: 4096)
+        let churn = TruncationChurn([(request, semaphoreSize), (response, semaphoreSize), (header, 64)])
+        defer { churn.stop() }
+
+        var lsFailures: [String] = []
+        for _ in 0..<Self.hostileRuns {
+            let run = CLI.run(["ls"], timeout: 60)
+            if run.status != 0 || !run.stdout.contains(channel) { lsFailures.append(run.summary) }
+        }
+        var rmFailures: [String] = []
+        for _ in 0..<Self.hostileRuns {
+            let run = CLI.run(["rm", channel], timeout: 60)
+            if run.status != 1 || !run.stderr.contains("is alive") { rmFailures.append(run.summary) }
+        }
+        let rounds = churn.stop()
+        #expect(rounds > 0, "the files were never truncated")
+        #expect(lsFailures.isEmpty, "\(lsFailures.count) of \(Self.hostileRuns) ls runs failed, first: \(lsFailures.first ?? "")")
+        #expect(rmFailures.isEmpty, "\(rmFailures.count) of \(Self.hostileRuns) rm runs failed, first: \(rmFailures.first ?? "")")
+        #expect(TestSupport.existingObjects(of: channel).count == 4, "rm removed objects of an alive channel")
+    }
+
+    @Test func lsAndRmPrintHostileNamesOnlyAsEscapedText() throws {
+        let files = DevShmFiles()
+        defer { files.removeAll() }
+        let prefix = "shmtest-\(getpid())-hostile-"
+        // Clear screen, set the window title, a forged line, a bidi override,
+        // a C1 CSI, a byte that is not UTF-8, a backslash.
+        let hostile: [UInt8] =
+            Array(prefix.utf8) + [0x1B] + Array("[2J".utf8) + [0x1B] + Array("]0;owned".utf8) + [0x07, 0x2D, 0x0A]
+            + Array("forged-".utf8) + [0xE2, 0x80, 0xAE, 0xC2, 0x9B, 0xFF, 0x5C] + Array("end".utf8)
+        let escaped = prefix + #"\x1b[2J\x1b]0;owned\x07-\x0aforged-\xe2\x80\xae\xc2\x9b\xff\\end"#
+        try files.create(Array("SEG_".utf8) + hostile + Array("_HEAD".utf8), size: 64)
+        try files.create(Array("sem.SEM_".utf8) + hostile + Array("_REQ".utf8), size: MemoryLayout<sem_t>.size)
+
+        let table = CLI.run(["ls"], timeout: 60)
+        try #require(table.status == 0, "\(table.summary)")
+        #expect(rawControlCharacters(in: table.stdoutBytes) == [], "\(table.stdout)")
+        let row = table.stdout.split(separator: "\n").first { $0.hasPrefix(escaped) }
+        #expect(row?.contains("stale") == true, "no row for the channel, on one line:\n\(table.stdout)")
+        #expect(table.stdout.contains("SEG_\(escaped)_HEAD") && table.stdout.contains("sem.SEM_\(escaped)_REQ"))
+
+        let json = CLI.run(["ls", "--json"], timeout: 60)
+        try #require(json.status == 0, "\(json.summary)")
+        #expect(rawControlCharacters(in: json.stdoutBytes) == [], "\(json.stdout)")
+        let entries = try json.stdout.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+        }
+        let entry = try #require(entries.first { $0["channel"] as? String == escaped }, "\(json.stdout)")
+        let objects = try #require(entry["objects"] as? [String: [String: Any]])
+        #expect(objects["head"]?["path"] as? String == "/dev/shm/SEG_\(escaped)_HEAD")
+
+        // A name given to rm is printed the same way (a control character makes it invalid).
+        let removal = CLI.run(["rm", "x\u{1B}]0;owned\u{07}\u{202E}y"], timeout: 30)
+        #expect(removal.status == 1)
+        #expect(rawControlCharacters(in: Array(removal.stderr.utf8)) == [], "\(removal.stderr)")
+        #expect(removal.stderr.contains(#"x\x1b]0;owned\x07\xe2\x80\xaey"#), "\(removal.stderr)")
+    }
+
+    @Test func serverAndClientPrintHostileRequestsAndPeerMessagesEscaped() throws {
+        let folder = try TemporaryFolder()
+        // No images: the client answers each request "not found", quoting it in its error message.
+        try Data("a\u{1B}[2Jb\n\u{1B}]0;owned\u{07}\n\u{202E}evil\n".utf8).write(
+            to: URL(fileURLWithPath: folder.path + "/requests"))
+        try TestSupport.withChannel { channel in
+            let client = try PeerProcesses.Running([CLI.path, "client", "--channel", channel, "--dir", folder.path])
+            let server = CLI.run(
+                ["server", "--channel", channel, "--requests", folder.path + "/requests", "--count", "3"], timeout: 30)
+            let clientRun = client.wait(timeout: 10)
+            #expect(server.status == 0 && clientRun.status == 0, "\(server.stderr)\n\(clientRun.output)")
+            for (who, output) in [("server stdout", server.stdout), ("server stderr", server.stderr), ("client", clientRun.output)] {
+                #expect(rawControlCharacters(in: Array(output.utf8)) == [], "\(who): \(output)")
+            }
+            for shown in [#"a\x1b[2Jb"#, #"\x1b]0;owned\x07"#, #"\xe2\x80\xaeevil"#] {
+                #expect(server.stderr.contains("peer error 1: no such image: \(shown)"), "\(server.stderr)")
+                #expect(clientRun.output.contains("\(shown) -> not found"), "\(clientRun.output)")
+            }
+        }
+    }
+
+    @Test func lsAndRmNeverFollowASymlinkNamedLikeAnObject() throws {
+        try TestSupport.withChannel { channel in
+            let name = try ChannelName(channel)
+            let folder = try TemporaryFolder()
+            // Targets outside /dev/shm: a semaphore with count 5, and a file the size of a HEAD.
+            let semaphoreTarget = folder.path + "/semaphore", headerTarget = folder.path + "/header"
+            var semaphore = sem_t()
+            try #require(sem_init(&semaphore, 1, 5) == 0)
+            let semaphoreBytes = withUnsafeBytes(of: &semaphore) { Data($0) }
+            let headerBytes = Data(repeating: 0x5A, count: 64)
+            try semaphoreBytes.write(to: URL(fileURLWithPath: semaphoreTarget))
+            try headerBytes.write(to: URL(fileURLWithPath: headerTarget))
+            let requestPath = ChannelName.filesystemPath(ofSemaphore: name.requestSemaphore)
+            let headerPath = ChannelName.filesystemPath(ofSegment: name.headerSegment)
+            // withChannel's cleanup unlinks the names, which removes a symlink itself.
+            try #require(symlink(semaphoreTarget, requestPath) == 0 && symlink(headerTarget, headerPath) == 0)
+            let watch = try FileWatch([semaphoreTarget, headerTarget])
+
+            let listed = CLI.run(["ls", "--json"], timeout: 60)
+            try #require(listed.status == 0, "\(listed.summary)")
+            let entry = try #require(
+                try listed.stdout.split(separator: "\n").compactMap {
+                    try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                }.first { $0["channel"] as? String == channel }, "\(listed.stdout)")
+            let objects = try #require(entry["objects"] as? [String: [String: Any]])
+            #expect(objects["req"]?["type"] as? String == "symlink", "\(entry)")
+            #expect(objects["req"]?["value"] == nil, "ls read the count of the symlink's target: \(entry)")
+            #expect(objects["head"]?["type"] as? String == "symlink", "\(entry)")
+            #expect(entry["server"] == nil && entry["state"] as? String == "stale", "\(entry)")
+            let table = CLI.run(["ls"], timeout: 60)
+            let requestRow = table.stdout.split(separator: "\n").first { $0.contains("sem.SEM_\(channel)_REQ") }
+            #expect(requestRow?.contains("symlink") == true, "\(table.stdout)")
+            #expect(watch.events() == [], "ls opened or touched a symlink's target")
+
+            let removed = CLI.run(["rm", channel], timeout: 30)
+            #expect(removed.status == 0, "\(removed.summary)")
+            #expect(removed.stdout.contains("sem.SEM_\(channel)_REQ (a symlink, not followed)"), "\(removed.stdout)")
+            var status = stat()
+            #expect(lstat(requestPath, &status) == -1 && lstat(headerPath, &status) == -1, "rm left the symlinks")
+            #expect(watch.events() == [], "rm opened or touched a symlink's target")
+            #expect(FileManager.default.contents(atPath: semaphoreTarget) == semaphoreBytes)
+            #expect(FileManager.default.contents(atPath: headerTarget) == headerBytes)
+        }
+    }
+
     // MARK: conformance
 
     @Test func conformanceOfTheSwiftImplementationWithItselfPasses() throws {
@@ -200,9 +340,20 @@ private enum CLI {
     static var path: String { TestSupport.productsDirectory.appendingPathComponent("shmemaphore-cli").path }
 
     struct Finished {
+        /// The exit status; -1 when the tool was killed (by a signal or the timeout).
         let status: Int32
+        /// The signal that killed the tool, if one did.
+        let signal: Int32?
+        /// Standard output exactly as written (to check for raw control bytes).
+        let stdoutBytes: [UInt8]
         let stdout: String
         let stderr: String
+
+        /// How the run ended, for failure messages.
+        var summary: String {
+            if let signal { return "killed by signal \(signal) (\(String(cString: strsignal(signal))))" }
+            return "exit status \(status): \(stderr.split(separator: "\n").last ?? "")"
+        }
     }
 
     static func run(_ arguments: [String], timeout: Double) -> Finished {
@@ -226,12 +377,138 @@ private enum CLI {
             while process.isRunning && Date() < deadline { usleep(5_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
+            let exited = process.terminationReason == .exit
+            let stdoutBytes = (try? Data(contentsOf: stdoutLog)).map { [UInt8]($0) } ?? []
+            let stderrBytes = (try? Data(contentsOf: stderrLog)).map { [UInt8]($0) } ?? []
             return Finished(
-                status: process.terminationReason == .exit ? process.terminationStatus : -1,
-                stdout: (try? String(contentsOf: stdoutLog, encoding: .utf8)) ?? "",
-                stderr: (try? String(contentsOf: stderrLog, encoding: .utf8)) ?? "")
+                status: exited ? process.terminationStatus : -1, signal: exited ? nil : process.terminationStatus,
+                stdoutBytes: stdoutBytes, stdout: String(decoding: stdoutBytes, as: UTF8.self),
+                stderr: String(decoding: stderrBytes, as: UTF8.self))
         } catch {
-            return Finished(status: -1, stdout: "", stderr: "could not run \(path): \(error)")
+            return Finished(status: -1, signal: nil, stdoutBytes: [], stdout: "", stderr: "could not run \(path): \(error)")
+        }
+    }
+}
+
+/// What in `output` a terminal would act on instead of showing: control
+/// characters other than the newline that ends each line, DEL, C1 controls,
+/// bidi embeddings, overrides and isolates, bytes that are not UTF-8.
+/// Empty when the output is safe to print.
+private func rawControlCharacters(in output: [UInt8]) -> [String] {
+    guard let text = String(validating: output, as: UTF8.self) else { return ["bytes that are not UTF-8"] }
+    return text.unicodeScalars.compactMap { scalar in
+        switch scalar.value {
+        case 0x0A: return nil
+        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069:
+            return "U+" + String(scalar.value, radix: 16, uppercase: true)
+        default: return nil
+        }
+    }
+}
+
+/// Files made directly in /dev/shm under any name, as a hostile owner
+/// would make them.  `removeAll` (call it from a `defer`) unlinks every one
+/// and closes their descriptors, however the test ends.
+private final class DevShmFiles {
+    private var paths: [[UInt8]] = []
+    private var descriptors: [Int32] = []
+
+    /// Creates /dev/shm/NAME (raw bytes) with mode 0600 and `size` zero
+    /// bytes; returns its descriptor, open read-write until `removeAll`.
+    @discardableResult
+    func create(_ name: [UInt8], size: Int) throws -> Int32 {
+        let path = Array("/dev/shm/".utf8) + name
+        let descriptor = withCPath(path) { open($0, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0o600) }
+        try #require(descriptor >= 0, "cannot create \(String(decoding: path, as: UTF8.self)): errno \(errno)")
+        paths.append(path)
+        descriptors.append(descriptor)
+        try #require(ftruncate(descriptor, off_t(size)) == 0)
+        return descriptor
+    }
+
+    /// `create` for a name that is text.
+    @discardableResult
+    func create(_ name: String, size: Int) throws -> Int32 { try create(Array(name.utf8), size: size) }
+
+    /// Unlinks every file made here and closes the descriptors.
+    func removeAll() {
+        for path in paths { _ = withCPath(path) { unlink($0) } }
+        for descriptor in descriptors { close(descriptor) }
+        paths = []
+        descriptors = []
+    }
+
+    private func withCPath<Result>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) -> Result) -> Result {
+        (path.map { CChar(bitPattern: $0) } + [0]).withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+/// A thread that, like a hostile owner, truncates files to 0 bytes and grows
+/// them back, over and over, until `stop`.
+private final class TruncationChurn: @unchecked Sendable {
+    private let stopRequested = Mutex(false)
+    private let rounds = Mutex(0)
+    private let finished = DispatchSemaphore(value: 0)
+    private var stopped = false
+
+    init(_ files: [(descriptor: Int32, size: Int)]) {
+        Thread { [self] in
+            var count = 0
+            while !stopRequested.withLock({ $0 }) {
+                for file in files {
+                    _ = ftruncate(file.descriptor, 0)
+                    _ = ftruncate(file.descriptor, off_t(file.size))
+                }
+                count += 1
+            }
+            rounds.withLock { $0 = count }
+            finished.signal()
+        }.start()
+    }
+
+    /// Stops the thread (once; later calls only report) and returns how many
+    /// rounds of truncations it made.
+    @discardableResult
+    func stop() -> Int {
+        if !stopped {
+            stopRequested.withLock { $0 = true }
+            finished.wait()
+            stopped = true
+        }
+        return rounds.withLock { $0 }
+    }
+}
+
+/// Watches files with inotify for anything done to them: opened, read,
+/// written, changed, removed.
+private final class FileWatch {
+    private let descriptor: Int32
+
+    init(_ paths: [String]) throws {
+        descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        try #require(descriptor >= 0)
+        let events = UInt32(IN_OPEN | IN_ACCESS | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+        for path in paths { try #require(inotify_add_watch(descriptor, path, events) >= 0, "cannot watch \(path)") }
+    }
+
+    deinit { close(descriptor) }
+
+    /// The event masks that arrived since the last call (inotify queues an
+    /// event as part of the system call that causes it: nothing to wait for).
+    func events() -> [UInt32] {
+        var masks: [UInt32] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { return masks }
+            var offset = 0
+            // struct inotify_event: wd, mask, cookie, len, then len bytes of name.
+            while offset + 16 <= count {
+                let mask = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self) }
+                let nameLength = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self) }
+                masks.append(mask)
+                offset += 16 + Int(nameLength)
+            }
         }
     }
 }
