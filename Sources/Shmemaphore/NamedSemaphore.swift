@@ -99,20 +99,6 @@ final class NamedSemaphore {
         return try NamedSemaphore(name: name, path: path, descriptor: descriptor, status: status, createdHere: false)
     }
 
-    /// The count of the semaphore file at `path`, read through a descriptor
-    /// (pread), never through a mapping: for inspecting files of others.
-    /// nil when the file is shorter than a `sem_t`.
-    package static func inspectCount(atPath path: String) throws(ShmemaphoreError) -> Int32? {
-        let descriptor = try syscall("open \(path)") { shmemaphore_shim_open_for_reading(path) }
-        defer { bestEffort { close(descriptor) } }
-        var bytes = [UInt8](repeating: 0, count: fileSize)
-        let read = try syscall("pread \(path)") { pread(descriptor, &bytes, bytes.count, 0) }
-        guard read == bytes.count else { return nil }
-        var value: Int32 = 0
-        try syscall("sem_getvalue \(path)") { shmemaphore_shim_sem_value_of_bytes(bytes, &value) }
-        return value
-    }
-
     /// A semaphore whose file was truncated under us (the fault guard
     /// repaired the access) is no longer a semaphore anyone shares.
     @inline(__always)

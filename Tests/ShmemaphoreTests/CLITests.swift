@@ -268,19 +268,29 @@ struct CLITests {
         try TestSupport.withChannel { channel in
             let name = try ChannelName(channel)
             let folder = try TemporaryFolder()
-            // Targets outside /dev/shm: a semaphore with count 5, and a file the size of a HEAD.
+            // Targets: a semaphore with count 5 and a file the size of a HEAD,
+            // outside /dev/shm, and a file in /dev/shm that this process keeps
+            // open (ls reports who uses the files there).
             let semaphoreTarget = folder.path + "/semaphore", headerTarget = folder.path + "/header"
+            let dataTarget = "/dev/shm/\(channel)-symlink-target"
+            defer { unlink(dataTarget) }
             var semaphore = sem_t()
             try #require(sem_init(&semaphore, 1, 5) == 0)
             let semaphoreBytes = withUnsafeBytes(of: &semaphore) { Data($0) }
             let headerBytes = Data(repeating: 0x5A, count: 64)
             try semaphoreBytes.write(to: URL(fileURLWithPath: semaphoreTarget))
             try headerBytes.write(to: URL(fileURLWithPath: headerTarget))
+            try Data(count: 4096).write(to: URL(fileURLWithPath: dataTarget))
+            let dataHandle = try FileHandle(forReadingFrom: URL(fileURLWithPath: dataTarget))
+            defer { try? dataHandle.close() }
             let requestPath = ChannelName.filesystemPath(ofSemaphore: name.requestSemaphore)
             let headerPath = ChannelName.filesystemPath(ofSegment: name.headerSegment)
+            let dataPath = ChannelName.filesystemPath(ofSegment: name.dataSegment)
             // withChannel's cleanup unlinks the names, which removes a symlink itself.
-            try #require(symlink(semaphoreTarget, requestPath) == 0 && symlink(headerTarget, headerPath) == 0)
-            let watch = try FileWatch([semaphoreTarget, headerTarget])
+            try #require(
+                symlink(semaphoreTarget, requestPath) == 0 && symlink(headerTarget, headerPath) == 0
+                    && symlink(dataTarget, dataPath) == 0)
+            let watch = try FileWatch([semaphoreTarget, headerTarget, dataTarget])
 
             let listed = CLI.run(["ls", "--json"], timeout: 60)
             try #require(listed.status == 0, "\(listed.summary)")
@@ -292,6 +302,8 @@ struct CLITests {
             #expect(objects["req"]?["type"] as? String == "symlink", "\(entry)")
             #expect(objects["req"]?["value"] == nil, "ls read the count of the symlink's target: \(entry)")
             #expect(objects["head"]?["type"] as? String == "symlink", "\(entry)")
+            // Whoever has the target open does not use the symlink: a lookup by name would follow it.
+            #expect(objects["data"]?["pids"] as? [Int] == [], "ls followed the DATA symlink to its target's users: \(entry)")
             #expect(entry["server"] == nil && entry["state"] as? String == "stale", "\(entry)")
             let table = CLI.run(["ls"], timeout: 60)
             let requestRow = table.stdout.split(separator: "\n").first { $0.contains("sem.SEM_\(channel)_REQ") }
@@ -302,10 +314,13 @@ struct CLITests {
             #expect(removed.status == 0, "\(removed.summary)")
             #expect(removed.stdout.contains("sem.SEM_\(channel)_REQ (a symlink, not followed)"), "\(removed.stdout)")
             var status = stat()
-            #expect(lstat(requestPath, &status) == -1 && lstat(headerPath, &status) == -1, "rm left the symlinks")
+            #expect(
+                lstat(requestPath, &status) == -1 && lstat(headerPath, &status) == -1 && lstat(dataPath, &status) == -1,
+                "rm left the symlinks")
             #expect(watch.events() == [], "rm opened or touched a symlink's target")
             #expect(FileManager.default.contents(atPath: semaphoreTarget) == semaphoreBytes)
             #expect(FileManager.default.contents(atPath: headerTarget) == headerBytes)
+            #expect(FileManager.default.contents(atPath: dataTarget)?.count == 4096)
         }
     }
 
