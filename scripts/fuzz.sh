@@ -66,13 +66,22 @@ module CShmemaphoreShims {
 EOF
 build_start=$(date +%s)
 # The gold linker warns about every local ASan helper symbol; only the rest is news.
-if ! { clang -fsanitize=address,fuzzer-no-link -g -O1 -Wall -Wextra \
-            -I Sources/CShmemaphoreShims/include \
-            -c Sources/CShmemaphoreShims/shims.c -o "$work/shims.o" &&
+# Every C file of the shims target (the syscall helpers and the fault guard).
+shim_objects=()
+compile_shims() {
+    local source object
+    for source in Sources/CShmemaphoreShims/*.c; do
+        object="$work/$(basename "$source" .c).o"
+        clang -fsanitize=address,fuzzer-no-link -g -O1 -Wall -Wextra \
+            -I Sources/CShmemaphoreShims/include -c "$source" -o "$object" || return 1
+        shim_objects+=("$object")
+    done
+}
+if ! { compile_shims &&
        swiftc -parse-as-library -module-name ShmemaphoreFuzz -package-name shmemaphore \
             -swift-version 6 -sanitize=fuzzer,address -O -g \
             -I "$work/modules" -I Sources/CStb -Xcc -I/usr/include/stb \
-            Sources/Shmemaphore/*.swift Fuzz/*.swift "$work/shims.o" -lstb \
+            Sources/Shmemaphore/*.swift Fuzz/*.swift "${shim_objects[@]}" -lstb \
             -o "$fuzzer"; } 2> >(grep -v "Cannot export local symbol" >&2); then
     echo "fuzz: FAIL (the fuzzer did not build)"
     exit 1

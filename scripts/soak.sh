@@ -82,11 +82,14 @@ module CShmemaphoreShims {
     export *
 }
 EOF
+# Every C file of the shims target (the syscall helpers and the fault guard).
 quietly "$work/swift-build.log" sh -c "
-    cc -O2 -c Sources/CShmemaphoreShims/shims.c -I Sources/CShmemaphoreShims/include -o '$work/shims.o' &&
+    for source in Sources/CShmemaphoreShims/*.c; do
+        cc -O2 -c \"\$source\" -I Sources/CShmemaphoreShims/include -o '$work/'\$(basename \"\$source\" .c).o || exit 1
+    done &&
     swiftc -parse-as-library -module-name SoakServer -package-name shmemaphore -swift-version 6 -O -wmo \
         -I '$work/modules' -I Sources/CStb -Xcc -I/usr/include/stb \
-        Sources/Shmemaphore/*.swift Tests/Soak/SoakServer.swift '$work/shims.o' -lstb -o '$work/soak-server-swift'" ||
+        Sources/Shmemaphore/*.swift Tests/Soak/SoakServer.swift '$work/'*.o -lstb -o '$work/soak-server-swift'" ||
     fail "compiling SoakServer.swift"
 echo "soak: built in $((SECONDS - start)) s ($build, $work)"
 

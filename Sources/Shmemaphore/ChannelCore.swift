@@ -85,6 +85,15 @@ package final class ChannelCore {
     /// Untrusted-peer mode: payloads are copied here, out of shared memory,
     /// before the caller sees them (grown, never shrunk; freed at deinit).
     private var privateCopy = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    /// The size of the file system that holds DATA (/dev/shm): no payload a
+    /// peer really wrote can be larger.  A bound for the private copy, which
+    /// a lying header must not be able to make huge.
+    private lazy var sharedMemoryCapacity: Int = {
+        var space = statvfs()
+        guard fstatvfs(data.descriptor, &space) == 0, space.f_blocks > 0 else { return Int.max }
+        let (total, overflow) = Int(space.f_blocks).multipliedReportingOverflow(by: Int(space.f_frsize))
+        return overflow ? Int.max : total
+    }()
 
     /// How often a waiting client checks that the server is still there.
     static let livenessInterval: Int64 = 50_000_000
@@ -118,7 +127,7 @@ package final class ChannelCore {
 
     deinit {
         close()
-        privateCopy.deallocate()
+        free(privateCopy.baseAddress)
     }
 
     // MARK: Opening and closing
@@ -621,9 +630,17 @@ package final class ChannelCore {
     }
 
     private func privateCopy(of payload: UnsafeRawBufferPointer) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+        guard payload.count <= sharedMemoryCapacity else {
+            // As in the default mode, where reserving such a payload fails so.
+            throw .system(errno: ENOSPC, operation: "copy a \(payload.count)-byte payload: more than all of /dev/shm (\(sharedMemoryCapacity) bytes) holds")
+        }
         if privateCopy.count < payload.count {
-            privateCopy.deallocate()
-            privateCopy = .allocate(byteCount: payload.count, alignment: 64)
+            // malloc, not allocate(): running out of memory is an error to report, not a trap.
+            guard let buffer = malloc(payload.count) else {
+                throw .system(errno: ENOMEM, operation: "allocate \(payload.count) bytes for a private copy of the payload")
+            }
+            free(privateCopy.baseAddress)
+            privateCopy = UnsafeMutableRawBufferPointer(start: buffer, count: payload.count)
         }
         let copy = privateCopy.baseAddress!
         try sharedAccess(.data) { _ in copy.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
