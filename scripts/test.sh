@@ -6,7 +6,9 @@
 #      peers, permissions, liveness, and two-process C/Swift pairings.
 #   2. ABI checks of the release library (scripts/check-abi.sh).
 #   3. The CMake build and ctest: the C API check, C/Swift peer pairings,
-#      the 9-pairing conformance matrix, and install + pkg-config/find_package.
+#      the 9-pairing conformance matrix, the hostile-peer suite
+#      (Tests/Hostile/hostile.sh; as root it adds a second Unix user), and
+#      install + pkg-config/find_package.
 #   4. Reliability: the Swift tests under AddressSanitizer (+ UBSan for C) and
 #      ThreadSanitizer, the C programs under valgrind (scripts/sanitize.sh),
 #      60 s of fuzzing the receive path (scripts/fuzz.sh), and a 100,000-
