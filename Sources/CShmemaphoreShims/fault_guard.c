@@ -131,10 +131,3 @@ void shmemaphore_shim_fault_region_unregister(int slot) {
     __atomic_store_n(&regions[slot].guarded, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&regions[slot].start, 0, __ATOMIC_RELEASE);
 }
-
-int shmemaphore_shim_sigbus_handler_installed(void) {
-    struct sigaction current;
-    if (sigaction(SIGBUS, NULL, &current) == -1)
-        return 0;
-    return (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_sigbus;
-}

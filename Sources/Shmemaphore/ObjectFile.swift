@@ -114,11 +114,9 @@ final class SharedMapping {
         bestEffort { munmap(address, length) }
     }
 
-    /// Whether a fault in this mapping was repaired: from then on (part of)
-    /// it holds private zero pages, not the segment.
-    var faulted: Bool { Self.faulted(slot) }
-
-    /// `faulted` for a slot the caller keeps (no reference to count on a hot path).
+    /// Whether a fault in the mapping of `slot` was repaired: from then on
+    /// (part of) it holds private zero pages, not the segment.  Takes the
+    /// slot, not the mapping: no reference to count on the hot path.
     @inline(__always)
     static func faulted(_ slot: Int32) -> Bool { shmemaphore_shim_fault_region_faulted(slot) != 0 }
 

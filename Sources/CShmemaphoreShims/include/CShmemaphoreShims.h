@@ -77,8 +77,6 @@ static inline int shmemaphore_shim_fault_region_faulted(int slot)
     return __atomic_load_n(&shmemaphore_fault_regions[slot].faulted, __ATOMIC_ACQUIRE);
 }
 
-/** Whether libshmemaphore's SIGBUS handler is the one installed now. */
-int shmemaphore_shim_sigbus_handler_installed(void);
 
 /** Takes an open-file-description (OFD) write lock on the `length` bytes at
  *  `offset` of `fd`, without waiting.  The kernel drops it when the last
