@@ -358,34 +358,41 @@ package final class ChannelCore {
             // The server's turn starts here (if the token is the answer) and
             // lasts until its next request.
             let trusted = currentTrust() != nil
-            // The token is consumed: whatever the peer wrote, this exchange
-            // is over, unless the token turns out to be no answer at all.
-            state = .idle
-            let (words, answer) = try readResponseHeader(trusted: trusted)
-            // A client whose lock covers the answer-numbers byte numbers its
-            // answers; an original client (or one that only takes the
-            // liveness lock) numbers none.
-            if clientNumbersAnswers && answer != requestNumber {
-                // A spurious token leaves HEAD as it was; a HEAD cut short
-                // of the answer number was shrunk by someone: no answer can
-                // be recognised in it any more.
-                guard answer != nil else {
-                    throw .protocolViolation("the header segment was cut short of the answer number (HEAD bytes \(Wire.answerNumberOffset)-\(Wire.numberedResponseSize - 1)): the response cannot be matched to request \(requestNumber)")
+            do throws(ShmemaphoreError) {
+                // The token is consumed: whatever the peer wrote, this exchange
+                // is over, unless the token turns out to be no answer at all.
+                state = .idle
+                let (words, answer) = try readResponseHeader(trusted: trusted)
+                // A client whose lock covers the answer-numbers byte numbers its
+                // answers; an original client (or one that only takes the
+                // liveness lock) numbers none.
+                if clientNumbersAnswers && answer != requestNumber {
+                    // A spurious token leaves HEAD as it was; a HEAD cut short
+                    // of the answer number was shrunk by someone: no answer can
+                    // be recognised in it any more.
+                    guard answer != nil else {
+                        throw .protocolViolation("the header segment was cut short of the answer number (HEAD bytes \(Wire.answerNumberOffset)-\(Wire.numberedResponseSize - 1)): the response cannot be matched to request \(requestNumber)")
+                    }
+                    state = .awaitingResponse
+                    strayTokens += 1
+                    turnDataStatus = nil
+                    continue
                 }
-                state = .awaitingResponse
-                strayTokens += 1
-                turnDataStatus = nil
-                continue
+                let metadata = withUnsafeBytes(of: words) { ResponseMetadata(words: $0) }
+                let kind = try metadata.kind()
+                let payload: UnsafeRawBufferPointer
+                if trusted, let trust, metadata.bytes <= UInt64(trust.dataLength), let address = data.mappedAddress {
+                    payload = UnsafeRawBufferPointer(start: address, count: Int(metadata.bytes))
+                } else {
+                    payload = try checkedPayload(count: metadata.bytes, dataStatus: try data.status(), what: "response")
+                }
+                return ReceivedResponse(metadata: metadata, kind: kind, payload: try handedOver(payload))
+            } catch {
+                // A client that broke the protocol broke its promise too: the
+                // next request goes out by the checked path.
+                trust = nil
+                throw error
             }
-            let metadata = withUnsafeBytes(of: words) { ResponseMetadata(words: $0) }
-            let kind = try metadata.kind()
-            let payload: UnsafeRawBufferPointer
-            if trusted, let trust, metadata.bytes <= UInt64(trust.dataLength), let address = data.mappedAddress {
-                payload = UnsafeRawBufferPointer(start: address, count: Int(metadata.bytes))
-            } else {
-                payload = try checkedPayload(count: metadata.bytes, dataStatus: try data.status(), what: "response")
-            }
-            return ReceivedResponse(metadata: metadata, kind: kind, payload: try handedOver(payload))
         }
     }
 
@@ -459,18 +466,33 @@ package final class ChannelCore {
             // leaves the client holding it, so that it can still answer with an error.
             state = .holdingRequest
             heldRequestNumber = number
-            if let trustedHead, let trust, trustedHead.length <= UInt64(trust.dataLength), let address = data.mappedAddress {
-                return try handedOver(UnsafeRawBufferPointer(start: address, count: Int(trustedHead.length)))
+            do {
+                return try readHeldRequest(trustedHead: trustedHead, dataStatus: dataStatus)
+            } catch {
+                // A server that broke the protocol broke its promise too: the
+                // answer (an error, most likely) goes out by the checked path,
+                // whose pwrite reaches HEAD whatever its size now.
+                trust = nil
+                throw error
             }
-            var length: UInt64 = 0
-            let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)
-            guard read == Wire.requestHeaderSize else {
-                throw .protocolViolation("the header segment holds \(read) bytes; a request header needs \(Wire.requestHeaderSize)")
-            }
-            let status: stat
-            if let dataStatus { status = dataStatus } else { status = try data.status() }
-            return try handedOver(checkedPayload(count: length, dataStatus: status, what: "request"))
         }
+    }
+
+    /// The request just taken, as the caller gets to read it (client).
+    private func readHeldRequest(
+        trustedHead: (number: UInt64, length: UInt64)?, dataStatus: stat?
+    ) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
+        if let trustedHead, let trust, trustedHead.length <= UInt64(trust.dataLength), let address = data.mappedAddress {
+            return try handedOver(UnsafeRawBufferPointer(start: address, count: Int(trustedHead.length)))
+        }
+        var length: UInt64 = 0
+        let read = try header.read(into: &length, count: Wire.requestHeaderSize, offset: 0)
+        guard read == Wire.requestHeaderSize else {
+            throw .protocolViolation("the header segment holds \(read) bytes; a request header needs \(Wire.requestHeaderSize)")
+        }
+        let status: stat
+        if let dataStatus { status = dataStatus } else { status = try data.status() }
+        return try handedOver(checkedPayload(count: length, dataStatus: status, what: "request"))
     }
 
     /// The request number in HEAD, read with pread (0 when the server

@@ -155,9 +155,10 @@ final class SharedSegment {
     }
 
     /// The first `count` bytes mapped, when the segment holds at least that
-    /// many (one fstat; nil otherwise).  For HEAD, once the peer is trusted.
+    /// many now (one fstat; nil otherwise).  For HEAD, when the peer is to be trusted.
     func mappedIfLarger(thanOrEqualTo count: Int) throws(ShmemaphoreError) -> UnsafeMutableRawPointer? {
-        if let mapping, mapping.length >= count { return mapping.address }
+        // Looked at every time (once per trust window): a mapping made
+        // earlier says nothing about what the peer has done to the file since.
         let size = Int(try status().st_size)
         guard size >= count else { return nil }
         return try mapped(covering: count, realSize: size)
