@@ -247,12 +247,18 @@ enum ObjectFiles {
             try pair.server.send(request: "x")
             _ = try pair.client.receiveRequest(timeout: .seconds(5))
             try ObjectFiles.truncate(ChannelName.filesystemPath(ofSegment: channel.dataSegment), to: 0)
-            TestSupport.expectCode(ErrorCode.protocolViolation) {
+            // On the fast path the copy faults under the guard: a protocol
+            // error, and the request is still held, so a small error answer
+            // goes out.  (If a busy machine let the trust window run out, the
+            // checked path sees the new size and grows DATA: a success.)
+            do {
                 try big.withUnsafeBytes { try pair.client.send(bytes: $0) }
+                #expect(try pair.server.receiveResponse(timeout: .seconds(30)).bytes == big)
+            } catch let error as ShmemaphoreError {
+                #expect(error.code == ErrorCode.protocolViolation, "\(error)")
+                try pair.client.sendError(code: PeerErrorCode.unspecified, message: "segment shrank")
+                TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: .seconds(30)) }
             }
-            // The request is still held: a small error answer still goes out.
-            try pair.client.sendError(code: PeerErrorCode.unspecified, message: "segment shrank")
-            TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: .seconds(30)) }
         }
     }
 
@@ -271,12 +277,22 @@ enum ObjectFiles {
                 }
             }
             try ObjectFiles.truncate(ChannelName.filesystemPath(ofSegment: channel.dataSegment), to: 0)
-            TestSupport.expectCode(ErrorCode.protocolViolation) { try big.withUnsafeBytes { try pair.server.send(request: $0) } }
+            // A protocol error on the fast path; a success if the trust window
+            // ran out on a busy machine (the checked path grows DATA).
+            do {
+                try big.withUnsafeBytes { try pair.server.send(request: $0) }
+                #expect(Array(try pair.client.receiveRequest(timeout: .seconds(30))) == big)
+            } catch let error as ShmemaphoreError {
+                #expect(error.code == ErrorCode.protocolViolation, "\(error)")
+            }
         }
     }
 
     /// HEAD truncated behind a trusted peer's back: the mapped header words
-    /// fault inside the library, which reports it.
+    /// fault inside the library, which reports it.  (On a machine so busy
+    /// that the 50 ms trust window ran out, the send takes the checked path
+    /// instead and pwrite reaches HEAD whatever its size: a success.  Either
+    /// way, no SIGBUS, which the code before the fault guard died of.)
     @Test func headerTruncatedBehindTheFastPathIsAnErrorNotSIGBUS() throws {
         try TestSupport.withChannel { name in
             let channel = try ChannelName(name)
@@ -286,7 +302,12 @@ enum ObjectFiles {
             try pair.server.send(request: "x")
             _ = try pair.client.receiveRequest(timeout: .seconds(5))
             try ObjectFiles.truncate(ChannelName.filesystemPath(ofSegment: channel.headerSegment), to: 0)
-            TestSupport.expectCode(ErrorCode.protocolViolation) { try [UInt8](repeating: 1, count: 8).withUnsafeBytes { try pair.client.send(bytes: $0) } }
+            do {
+                try [UInt8](repeating: 1, count: 8).withUnsafeBytes { try pair.client.send(bytes: $0) }
+                #expect(try pair.server.receiveResponse(timeout: .seconds(30)).bytes == [UInt8](repeating: 1, count: 8))
+            } catch let error as ShmemaphoreError {
+                #expect(error.code == ErrorCode.protocolViolation, "\(error)")
+            }
         }
     }
 
