@@ -53,8 +53,31 @@
  *   open the objects).  With SHMEMAPHORE_FLAG_UNTRUSTED_PEER, received views
  *   point to a private copy instead and cannot fault.
  *
+ * Interrupts and signals (Ctrl-C)
+ *   Every call that waits (shmemaphore_client_open while it waits for the
+ *   server, shmemaphore_receive_response, shmemaphore_request,
+ *   shmemaphore_receive_request) returns SHMEMAPHORE_E_INTERRUPTED:
+ *   - at once when a signal handler installed without SA_RESTART runs in
+ *     the waiting thread (with SA_RESTART, and with signal(), which sets
+ *     it, the kernel resumes the wait by itself: call shmemaphore_interrupt
+ *     from such a handler);
+ *   - at once when shmemaphore_interrupt(channel) is called, from any thread
+ *     or from a signal handler; an interrupt that finds no wait in progress
+ *     ends the channel's next wait instead, so that a handler that calls it
+ *     is never missed, whatever the waiting thread was doing.
+ *   The channel is left as before the call: make the same call again to go
+ *   on (see each function for what a repeated call does).  Typical Ctrl-C
+ *   handling: a SIGINT handler sets a flag and calls shmemaphore_interrupt;
+ *   the loop sees SHMEMAPHORE_E_INTERRUPTED, checks the flag, closes the
+ *   channel and exits (c-examples/client.c, server.c).  A signal that lands
+ *   while the waiting thread is not asleep in the kernel (it spins for at
+ *   most 20 us before it sleeps, and runs its liveness checks, a few
+ *   microseconds, between 50 ms slices of sleep) is seen only through
+ *   shmemaphore_interrupt: a handler that must never be missed calls it.
+ *
  * Thread safety
- *   Functions that take no channel are thread-safe.  A channel must not be
+ *   Functions that take no channel are thread-safe, and so is
+ *   shmemaphore_interrupt.  A channel must not be
  *   used by two threads at once (serialise with your own lock); distinct
  *   channels may be used concurrently from distinct threads, and one process
  *   may hold several channels (of either role, on distinct channel names).
@@ -91,7 +114,7 @@ extern "C" {
 
 /** Library version this header describes (semantic versioning). */
 #define SHMEMAPHORE_VERSION_MAJOR 0
-#define SHMEMAPHORE_VERSION_MINOR 1
+#define SHMEMAPHORE_VERSION_MINOR 2
 #define SHMEMAPHORE_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH, comparable with `>=`. */
 #define SHMEMAPHORE_VERSION_NUMBER                                            \
@@ -128,8 +151,9 @@ SHMEMAPHORE_API unsigned shmemaphore_protocol_version(void);
 /** A pointer argument was NULL, a size was impossible, or an options
  *  struct was malformed. */
 #define SHMEMAPHORE_E_INVALID_ARGUMENT (-1001)
-/** The channel name is empty, too long (> SHMEMAPHORE_CHANNEL_NAME_MAX bytes),
- *  not valid UTF-8, or contains a control character (0x01-0x1F, 0x7F). */
+/** The channel name is empty, too long (> SHMEMAPHORE_CHANNEL_NAME_MAX bytes
+ *  after an optional leading '/'), not valid UTF-8, contains a control
+ *  character (0x01-0x1F, 0x7F), or contains '/' after its first byte. */
 #define SHMEMAPHORE_E_INVALID_NAME (-1002)
 /** The timeout expired before the peer acted.  The channel stays usable:
  *  the same receive call may be repeated. */
@@ -183,6 +207,11 @@ SHMEMAPHORE_API unsigned shmemaphore_protocol_version(void);
  *  live server holds it (server_open).  A channel has one server and one
  *  client, detected through their liveness locks (docs/PROTOCOL.md, 9a). */
 #define SHMEMAPHORE_E_BUSY (-1016)
+/** A waiting call ended early: a signal handler ran in the waiting thread,
+ *  or shmemaphore_interrupt was called ("Interrupts and signals" above).
+ *  The channel is as before the call; the call may be made again.  Equal to
+ *  -EINTR (Linux's EINTR is 4 on every architecture). */
+#define SHMEMAPHORE_E_INTERRUPTED (-4)
 
 /** Static, NUL-terminated English description of any status code (also of
  *  unknown ones).  Never NULL, never to be freed.  Thread-safe. */
@@ -298,8 +327,15 @@ typedef struct shmemaphore_channel shmemaphore_channel;
  * options->mode.  Returns at once; it does not wait for a client.  A channel
  * whose server is alive is not touched (SHMEMAPHORE_E_BUSY).
  *
- * name     NUL-terminated channel name (not NULL); see SHMEMAPHORE_E_INVALID_NAME.
- *          '/' characters become '_' in object names, as in the original.
+ * name     NUL-terminated channel name (not NULL): 1 to
+ *          SHMEMAPHORE_CHANNEL_NAME_MAX bytes of UTF-8 without control
+ *          characters and without '/', after one optional leading '/' that
+ *          is dropped: "/tensors" and "tensors" are the same channel, and
+ *          "ibis" is the original apps' channel.  A '/' elsewhere is
+ *          SHMEMAPHORE_E_INVALID_NAME: the original apps turned it into '_',
+ *          which would make "a/b" and "a_b" one channel.  Object names:
+ *          /SEM_<name>_REQ, /SEM_<name>_RES, /SEG_<name>_HEAD,
+ *          /SEG_<name>_DATA (docs/PROTOCOL.md, "Object names").
  * options  NULL for the defaults.
  * out      receives the new channel (not NULL); owned by the caller, who
  *          must pass it to shmemaphore_close.  Set only on success.
@@ -324,7 +360,8 @@ SHMEMAPHORE_API int shmemaphore_server_open(const char *name,
  * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
  *          SHMEMAPHORE_E_INVALID_NAME, SHMEMAPHORE_E_TIMEOUT (no server came;
  *          semaphores this call created are removed again),
- *          SHMEMAPHORE_E_BUSY (another client is attached),
+ *          SHMEMAPHORE_E_INTERRUPTED (a signal handler ran while it waited;
+ *          nothing is left behind), SHMEMAPHORE_E_BUSY (another client is attached),
  *          SHMEMAPHORE_E_UNSAFE_PERMISSIONS, or -errno.
  */
 SHMEMAPHORE_API int shmemaphore_client_open(const char *name,
@@ -353,6 +390,21 @@ SHMEMAPHORE_API void shmemaphore_close(shmemaphore_channel *channel);
 /** The role of `channel` (SHMEMAPHORE_ROLE_*), or SHMEMAPHORE_E_INVALID_ARGUMENT
  *  for NULL. */
 SHMEMAPHORE_API int shmemaphore_channel_role(const shmemaphore_channel *channel);
+
+/**
+ * Interrupt the channel's wait: the call waiting on `channel` now, or, if
+ * none is, the channel's next call that has to wait, returns
+ * SHMEMAPHORE_E_INTERRUPTED (one wait per interrupt; several interrupts
+ * before a wait end that one wait).  Nothing else about the channel changes.
+ *
+ * Thread-safe, and async-signal-safe: it may be called from a signal handler
+ * (it takes no lock, allocates nothing and keeps errno).  Calling it while
+ * another thread closes the channel is safe; the interrupt then has no effect.
+ *
+ * Returns  SHMEMAPHORE_OK, or SHMEMAPHORE_E_INVALID_ARGUMENT (NULL, or not an
+ *          open channel).
+ */
+SHMEMAPHORE_API int shmemaphore_interrupt(shmemaphore_channel *channel);
 
 /* ------------------------------------------------------------------------ */
 /* Payload metadata and responses                                           */
@@ -403,9 +455,21 @@ typedef struct shmemaphore_response {
  *
  * request  `length` bytes, copied into shared memory; may be NULL only when
  *          length is 0.  Not NUL-terminated on the wire.
+ *
+ * A request still outstanding (its receive timed out or was interrupted) is
+ * given up first (docs/PROTOCOL.md, "Giving up a request"): its response, if
+ * it ever comes, is never returned for the new request.  With a client of
+ * this library, the server moves the channel to new segments (the client
+ * follows by itself), so that the late answer cannot touch the new request.
+ * A client that numbers no answers (an original app) cannot be told apart
+ * from its late answer: the old request is given up only if the client has
+ * not taken it yet or has answered it meanwhile, else this returns
+ * SHMEMAPHORE_E_WRONG_STATE (receive the response first).
+ *
  * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_INVALID_ARGUMENT,
- *          SHMEMAPHORE_E_WRONG_ROLE, SHMEMAPHORE_E_WRONG_STATE (a response is
- *          still outstanding), SHMEMAPHORE_E_TOO_LARGE, -ENOSPC, -errno.
+ *          SHMEMAPHORE_E_WRONG_ROLE, SHMEMAPHORE_E_WRONG_STATE (an original
+ *          client is still answering the outstanding request),
+ *          SHMEMAPHORE_E_TOO_LARGE, -ENOSPC, -errno.
  */
 SHMEMAPHORE_API int shmemaphore_send_request(shmemaphore_channel *channel,
                                              const void *request,
@@ -424,7 +488,9 @@ SHMEMAPHORE_API int shmemaphore_send_request(shmemaphore_channel *channel,
  * numbers"); it never yields a payload.
  *
  * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_TIMEOUT (the request stays
- *          outstanding: call again), SHMEMAPHORE_E_PEER_ERROR,
+ *          outstanding: call again to wait on, or send a new request to
+ *          give it up), SHMEMAPHORE_E_INTERRUPTED (the same: the request
+ *          stays outstanding), SHMEMAPHORE_E_PEER_ERROR,
  *          SHMEMAPHORE_E_PEER_GONE (the client died; the request is
  *          withdrawn and a new one may be sent),
  *          SHMEMAPHORE_E_PROTOCOL (also: only tokens with a wrong exchange
@@ -440,6 +506,8 @@ SHMEMAPHORE_API int shmemaphore_receive_response(shmemaphore_channel *channel,
 /**
  * One round trip: shmemaphore_send_request, then
  * shmemaphore_receive_response.  Arguments, ownership and codes as theirs.
+ * After SHMEMAPHORE_E_TIMEOUT or SHMEMAPHORE_E_INTERRUPTED the same call may
+ * simply be made again: it gives up the unanswered request and sends anew.
  */
 SHMEMAPHORE_API int shmemaphore_request(shmemaphore_channel *channel,
                                         const void *request, uint64_t length,
@@ -462,8 +530,17 @@ SHMEMAPHORE_API int shmemaphore_request(shmemaphore_channel *channel,
  *          even for length 0.  Owned by the channel; valid until the next
  *          call on the channel (reserving a response buffer overwrites it).
  * length   (not NULL) receives the request length.
- * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_TIMEOUT, SHMEMAPHORE_E_PEER_GONE
- *          (the server closed the channel), SHMEMAPHORE_E_PROTOCOL,
+ * After this call reported SHMEMAPHORE_E_PEER_GONE, the next call waits
+ * (within its timeout) for a new server on the same channel name, attaches
+ * to it and serves it: one client handle serves successive servers, like a
+ * daemon.  A server that restarts while the client waits is followed
+ * without an error at all.
+ *
+ * Returns  SHMEMAPHORE_OK, SHMEMAPHORE_E_TIMEOUT (nothing came; after
+ *          PEER_GONE also: no new server came), SHMEMAPHORE_E_PEER_GONE
+ *          (the server closed the channel or died; reported once),
+ *          SHMEMAPHORE_E_INTERRUPTED, SHMEMAPHORE_E_BUSY (after PEER_GONE:
+ *          another client attached to the new server first), SHMEMAPHORE_E_PROTOCOL,
  *          SHMEMAPHORE_E_WRONG_ROLE, SHMEMAPHORE_E_WRONG_STATE (the previous
  *          request is not answered yet), SHMEMAPHORE_E_INVALID_ARGUMENT, -errno.
  */

@@ -58,6 +58,10 @@ package final class ChannelCore {
     private var turnsSinceTrustAttempt = 0
     /// Whether the next wait spins first (`WaitStrategy.adaptive`).
     private var spinPolicy: SpinPolicy
+    /// This channel's interrupt cell (`ChannelInterrupter`; C handles are
+    /// derived from it): an interrupt raised there ends the current or next
+    /// wait with `interrupted`.
+    package let interruptID: UInt64
 
     /// What a trusted peer lets this side skip: a peer holding its liveness
     /// lock promises never to shrink a segment or punch holes in it, so what
@@ -75,6 +79,12 @@ package final class ChannelCore {
     /// Server: whether the client's lock, when last tested, also covered the
     /// answer-numbers byte: then every answer must carry the request's number.
     private var clientNumbersAnswers = false
+    /// Server: the segments were replaced under a numbering client (a request
+    /// was given up); until its lock shows on the new HEAD, it is known to
+    /// number its answers all the same.
+    private var clientMustFollow = false
+    /// Server: whether an answer must carry the request's number.
+    private var answersMustBeNumbered: Bool { clientNumbersAnswers || clientMustFollow }
     /// Server: the number of the last request sent (docs/PROTOCOL.md,
     /// "Exchange numbers"); 0 before the first.
     private var requestNumber: UInt64 = 0
@@ -114,7 +124,12 @@ package final class ChannelCore {
         role: Role, name: ChannelName, options: ChannelOptions,
         requestSemaphore: NamedSemaphore, responseSemaphore: NamedSemaphore,
         header: SharedSegment, data: SharedSegment
-    ) {
+    ) throws(ShmemaphoreError) {
+        let interruptID = shmemaphore_shim_interrupt_claim()
+        guard interruptID != 0 else {
+            throw .system(errno: ENOMEM, operation: "open channel \(name): this process has too many channels open")
+        }
+        self.interruptID = interruptID
         self.role = role
         self.name = name
         self.options = options
@@ -127,6 +142,7 @@ package final class ChannelCore {
 
     deinit {
         close()
+        shmemaphore_shim_interrupt_release(interruptID)
         free(privateCopy.baseAddress)
     }
 
@@ -202,7 +218,7 @@ package final class ChannelCore {
             staleHeader?.markRetired()
             // DATA is created last, so a client that finds a fresh DATA also finds a fresh HEAD.
             let data = try SharedSegment.create(name.dataSegment, mode: options.mode, size: Wire.initialDataSegmentSize)
-            return ChannelCore(
+            return try ChannelCore(
                 role: .server, name: name, options: options,
                 requestSemaphore: request!, responseSemaphore: response!, header: header, data: data)
         } catch {
@@ -222,13 +238,19 @@ package final class ChannelCore {
         while true {
             do {
                 let (header, data) = try attachSegments(name, options: options)
-                let core = ChannelCore(
+                let core = try ChannelCore(
                     role: .client, name: name, options: options,
                     requestSemaphore: request, responseSemaphore: response, header: header, data: data)
                 try core.takeClientLivenessLock()
                 return core
             } catch .system(errno: ENOENT, _) where !deadline.hasPassed {
-                sleep(nanoseconds: attachPollInterval)
+                do {
+                    try pause(nanoseconds: attachPollInterval)
+                } catch {
+                    request.unlinkIfCreatedHere()
+                    response.unlinkIfCreatedHere()
+                    throw error
+                }
             } catch {
                 // No server came (or attaching failed): leave no semaphore of ours behind.
                 request.unlinkIfCreatedHere()
@@ -288,9 +310,7 @@ package final class ChannelCore {
     /// (docs/PROTOCOL.md, "Exchange numbers"); the number is written last.
     package func sendRequest(_ request: UnsafeRawBufferPointer) throws(ShmemaphoreError) {
         try expect(.server, "send a request")
-        guard state == .idle else {
-            throw .wrongState("a request is outstanding: receive its response before sending another")
-        }
+        if state == .awaitingResponse { try giveUpOutstandingRequest() }
         // A buggy client may have posted RES twice: a stale token must not pass
         // for the answer to this request.  Free when RES is 0 (no syscall).
         // Such a client may also have resized DATA since our turn began.
@@ -351,7 +371,7 @@ package final class ChannelCore {
             // seen yet) must at least have taken the request: while REQ still
             // holds its token, a RES token is no answer (a third process's).
             // A memory read, no system call; numbering clients skip it.
-            if !clientNumbersAnswers && !options.emulatesOriginalPeer, try requestSemaphore.value() > 0 {
+            if !answersMustBeNumbered && !options.emulatesOriginalPeer, try requestSemaphore.value() > 0 {
                 strayTokens += 1
                 continue
             }
@@ -366,7 +386,7 @@ package final class ChannelCore {
                 // A client whose lock covers the answer-numbers byte numbers its
                 // answers; an original client (or one that only takes the
                 // liveness lock) numbers none.
-                if clientNumbersAnswers && answer != requestNumber {
+                if answersMustBeNumbered && answer != requestNumber {
                     // A spurious token leaves HEAD as it was; a HEAD cut short
                     // of the answer number was shrunk by someone: no answer can
                     // be recognised in it any more.
@@ -394,6 +414,74 @@ package final class ChannelCore {
                 throw error
             }
         }
+    }
+
+    /// Server: gives up the outstanding request, whose response did not come
+    /// in time or whose wait was interrupted, so that a new one can go out
+    /// (docs/PROTOCOL.md, "Giving up a request").  The client may still be
+    /// answering it: its late answer must neither share the segments with
+    /// the new request nor pass for the new request's answer.
+    private func giveUpOutstandingRequest() throws(ShmemaphoreError) {
+        // A token still in REQ was never taken: no client started on it.
+        let withdrawn = try requestSemaphore.tryWait()
+        if answersMustBeNumbered {
+            // A client of this library: its late answer goes into the old
+            // segments, which it still maps, and carries the old number,
+            // which the new request's answer check refuses.  It follows the
+            // new segments at its next request, as after a server restart.
+            try replaceSegments()
+        } else if !withdrawn, try !responseSemaphore.tryWait() {
+            // A client that numbers nothing (an original app) and has taken
+            // the request may be writing its answer right now; nothing could
+            // tell that late answer from the new request's.
+            throw .wrongState("the client took the request and has not answered yet; it numbers no answers (an original app), so a new request cannot be told apart from its late answer: receive the response first")
+        }
+        state = .idle
+    }
+
+    /// Server: moves the channel to new HEAD and DATA segments, created under
+    /// temporary names and renamed over the old ones, so that the names
+    /// always hold a HEAD with the server's lock.  The old HEAD is marked
+    /// retired, which sends a trusted client that maps it to the new ones.
+    private func replaceSegments() throws(ShmemaphoreError) {
+        let newHeader = try Self.createReplacement(of: name.headerSegment, size: Wire.headerSegmentSize, options: options)
+        do throws(ShmemaphoreError) {
+            guard try newHeader.lock(at: Wire.serverLivenessByte) else {
+                throw .busy("another process locked the replacement header segment \(newHeader.name)")
+            }
+            let newData = try Self.createReplacement(of: name.dataSegment, size: Wire.initialDataSegmentSize, options: options)
+            do throws(ShmemaphoreError) {
+                // HEAD first: a client that finds the new DATA finds the new HEAD.
+                try newHeader.rename(to: name.headerSegment)
+                try newData.rename(to: name.dataSegment)
+            } catch {
+                newData.unlink()
+                throw error
+            }
+            header.markRetired()
+            (header, data) = (newHeader, newData)
+        } catch {
+            newHeader.unlink()
+            throw error
+        }
+        turnDataStatus = nil
+        trust = nil
+        lastTrustAttempt = nil
+        // The client's lock is on the old HEAD until it follows.
+        peerLockSeen = false
+        clientMustFollow = true
+    }
+
+    /// A new segment for `posixName` under a temporary name beside it.
+    private static func createReplacement(of posixName: String, size: Int, options: ChannelOptions) throws(ShmemaphoreError) -> SharedSegment {
+        for attempt in 0..<8 {
+            do {
+                return try SharedSegment.create("\(posixName).new-\(getpid())-\(attempt)", mode: options.mode, size: size)
+            } catch .system(errno: EEXIST, _) {
+                continue  // left by a crashed run of this pid, or planted
+            }
+        }
+        throw .exists("temporary names for replacing \(posixName) are all taken")
     }
 
     /// The four response words and the answer number (nil when HEAD is too
@@ -429,12 +517,15 @@ package final class ChannelCore {
     /// and the wait goes on.
     package func receiveRequest(timeout: Duration?) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
         try expect(.client, "receive a request")
+        var deadline: Deadline?
         switch state {
         case .idle: break
-        case .peerGone: throw .peerGone
+        case .peerGone:
+            // PEER_GONE was reported; this call serves whichever server comes next.
+            deadline = Deadline(timeout: timeout)
+            try awaitNewServer(until: deadline!)
         default: throw .wrongState("the current request is not answered yet")
         }
-        var deadline: Deadline?
         while true {
             let arrived = try waitForToken(on: .request, timeout: timeout, deadline: &deadline) {
                 () throws(ShmemaphoreError) in
@@ -782,6 +873,8 @@ package final class ChannelCore {
         on token: Token, timeout: Duration?, deadline: inout Deadline?,
         whileWaiting: () throws(ShmemaphoreError) -> Void
     ) throws(ShmemaphoreError) -> Bool {
+        // An interrupt pending since the last call ends this one before it waits.
+        try checkInterrupted(interruptID)
         // One clock reading sets up the deadline, the spin and the first slice.
         let start = MonotonicInstant.now()
         if deadline == nil { deadline = Deadline(timeout: timeout, from: start) }
@@ -792,10 +885,14 @@ package final class ChannelCore {
         while phase != .sleep {
             let end = deadline.clamped(to: phaseStart.advanced(byNanoseconds: SpinPolicy.budget(of: phase)))
             let semaphore = semaphore(for: token)
-            let (won, yields) = try phase == .yield ? semaphore.yieldingWait(until: end, maximumYields: SpinPolicy.maximumYields) : (semaphore.spin(until: end), 0)
+            let (won, yields) =
+                try phase == .yield
+                ? semaphore.yieldingWait(until: end, maximumYields: SpinPolicy.maximumYields, interruptID: interruptID)
+                : (semaphore.spin(until: end, interruptID: interruptID), 0)
             let now = MonotonicInstant.now()
             spinPolicy.record(phase, won: won, elapsed: now.nanoseconds &- phaseStart.nanoseconds, yields: yields)
             if won { return true }
+            try checkInterrupted(interruptID)
             // A lost probe does not mean yielding stopped paying.
             phase = phase == .probe && !deadline.hasPassed ? .yield : .sleep
             phaseStart = now
@@ -803,8 +900,10 @@ package final class ChannelCore {
         var sliceStart = start
         while true {
             let slice = deadline.clamped(to: sliceStart.advanced(byNanoseconds: Self.livenessInterval))
-            if try semaphore(for: token).wait(until: slice) { return true }
+            if try semaphore(for: token).wait(until: slice, interruptID: interruptID) { return true }
             if deadline.hasPassed { return false }
+            // Cancellation has no wake-up of its own: it is seen here, once a slice.
+            try checkInterrupted(interruptID)
             try whileWaiting()
             sliceStart = .now()
         }
@@ -832,6 +931,7 @@ package final class ChannelCore {
             return false
         }
         clientNumbersAnswers = !options.emulatesOriginalPeer && end > Int64(Wire.answerNumbersByte)
+        clientMustFollow = false
         return true
     }
 
@@ -869,36 +969,64 @@ package final class ChannelCore {
     private func dataStatusFollowingServer() throws(ShmemaphoreError) -> stat {
         let status = try data.status()
         guard status.st_nlink == 0 else { return status }
-        // A restarting server unlinks and re-creates the segments: give it a
-        // moment, as during attach, while its semaphores are still there.
-        // Segments first, then semaphores: a server creates its semaphores
-        // before its segments, so semaphores opened after fresh segments are
-        // that server's, never the unlinked ones of a server that just closed.
+        // A restarting server unlinks and re-creates the segments (and a
+        // server that gave up a request replaces them): give it a moment,
+        // as during attach, while its semaphores are still there.
         let deadline = Deadline(instant: MonotonicInstant.now().advanced(byNanoseconds: Self.restartGrace))
         while true {
-            do {
-                let (header, data) = try Self.attachSegments(name, options: options)
-                let request = try NamedSemaphore.attach(name.requestSemaphore, options: options)
-                let response = try NamedSemaphore.attach(name.responseSemaphore, options: options)
-                (self.header, self.data) = (header, data)
-                (requestSemaphore, responseSemaphore) = (request, response)
-                try takeClientLivenessLock()
-                turnDataStatus = nil
-                trust = nil
-                lastTrustAttempt = nil
-                // A new server numbers its requests from 1 again.
-                answeredRequestNumber = 0
-                return try data.status()
-            } catch .system(errno: ENOENT, _) {
-                // A closing server removes its semaphores last; a restarting one keeps them.
-                let semaphoresGone = access(ChannelName.filesystemPath(ofSemaphore: name.requestSemaphore), F_OK) != 0
-                if semaphoresGone || deadline.hasPassed {
-                    state = .peerGone
-                    throw .peerGone
-                }
-                sleep(nanoseconds: Self.attachPollInterval)
+            if try adoptNewServer() { return try data.status() }
+            // A closing server removes its semaphores last; a restarting one keeps them.
+            let semaphoresGone = access(ChannelName.filesystemPath(ofSemaphore: name.requestSemaphore), F_OK) != 0
+            if semaphoresGone || deadline.hasPassed {
+                state = .peerGone
+                throw .peerGone
             }
+            try pause(nanoseconds: Self.attachPollInterval, interruptID: interruptID)
         }
+    }
+
+    /// Client, after `peerGone` was reported: waits until `deadline` for a
+    /// new server on the channel's name and adopts it.  `timeout` if none came.
+    private func awaitNewServer(until deadline: Deadline) throws(ShmemaphoreError) {
+        while try !adoptNewServer() {
+            if deadline.hasPassed { throw .timeout }
+            try pause(nanoseconds: Self.attachPollInterval, interruptID: interruptID)
+        }
+    }
+
+    /// Client: adopts the objects of the server now at the channel's name, if
+    /// its DATA is not the one this channel maps (a crashed server's stays
+    /// until a new server replaces it), with a fresh view of everything.
+    /// Segments first, then semaphores: a server creates its semaphores
+    /// before its segments, so semaphores opened after fresh segments are
+    /// that server's, never the unlinked ones of a server that just closed.
+    private func adoptNewServer() throws(ShmemaphoreError) -> Bool {
+        let header: SharedSegment, data: SharedSegment, request: NamedSemaphore, response: NamedSemaphore
+        do {
+            (header, data) = try Self.attachSegments(name, options: options)
+            guard data.identity != self.data.identity else { return false }
+            request = try NamedSemaphore.attach(name.requestSemaphore, options: options)
+            response = try NamedSemaphore.attach(name.responseSemaphore, options: options)
+        } catch .system(errno: ENOENT, _) {
+            return false
+        }
+        let previous = (self.header, self.data, requestSemaphore, responseSemaphore)
+        (self.header, self.data) = (header, data)
+        (requestSemaphore, responseSemaphore) = (request, response)
+        do {
+            try takeClientLivenessLock()
+        } catch {
+            // Another client attached first: this channel stays as it was.
+            (self.header, self.data, requestSemaphore, responseSemaphore) = previous
+            throw error
+        }
+        turnDataStatus = nil
+        trust = nil
+        lastTrustAttempt = nil
+        // A new server numbers its requests from 1 again.
+        answeredRequestNumber = 0
+        state = .idle
+        return true
     }
 }
 

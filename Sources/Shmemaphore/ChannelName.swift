@@ -1,14 +1,18 @@
 /// A validated channel name and the four POSIX object names derived from it.
 ///
-/// The derivation is the original apps': replace every `/` with `_` to get S,
-/// then `/SEM_S_REQ`, `/SEM_S_RES`, `/SEG_S_HEAD`, `/SEG_S_DATA`
-/// (docs/PROTOCOL.md, "Object names").
+/// The derivation is the original apps': `/SEM_N_REQ`, `/SEM_N_RES`,
+/// `/SEG_N_HEAD`, `/SEG_N_DATA` (docs/PROTOCOL.md, "Object names").  The
+/// originals also turned every `/` into `_`, so that "a/b" and "a_b" shared
+/// one set of objects; libshmemaphore refuses such aliases instead: one
+/// leading `/` is dropped, as in a POSIX object name ("/ibis" is the channel
+/// "ibis", the original apps' channel), and a `/` anywhere else is an error.
 public struct ChannelName: Hashable, Sendable, CustomStringConvertible {
-    /// Longest name accepted, in bytes (SHMEMAPHORE_CHANNEL_NAME_MAX).  With the
-    /// longest prefix and suffix the object names stay well under NAME_MAX (255).
+    /// Longest name accepted, in bytes, after the leading `/` is dropped
+    /// (SHMEMAPHORE_CHANNEL_NAME_MAX).  With the longest prefix and suffix
+    /// the object names stay well under NAME_MAX (255).
     public static let maximumLength = 200
 
-    /// The name as the user gave it.
+    /// The name, without the leading `/` it may have been given with.
     public let name: String
     /// POSIX name of the semaphore the server posts after writing a request.
     public let requestSemaphore: String
@@ -19,9 +23,11 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible {
     /// POSIX name of the grow-only payload segment.
     public let dataSegment: String
 
-    /// Validates `name`: 1...200 bytes of UTF-8 with no control characters.
+    /// Validates `name`: an optional leading `/`, then 1...200 bytes of
+    /// UTF-8 with no control characters and no `/`.
     public init(_ name: String) throws(ShmemaphoreError) {
-        let bytes = Array(name.utf8)
+        var bytes = Array(name.utf8)
+        if bytes.first == UInt8(ascii: "/") { bytes.removeFirst() }
         guard !bytes.isEmpty else { throw .invalidName("the channel name is empty") }
         guard bytes.count <= Self.maximumLength else {
             throw .invalidName("the channel name is \(bytes.count) bytes long; at most \(Self.maximumLength) are allowed")
@@ -29,12 +35,15 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible {
         if let bad = bytes.first(where: { $0 < 0x20 || $0 == 0x7F }) {
             throw .invalidName("the channel name contains the control character 0x\(String(bad, radix: 16))")
         }
-        let sanitized = String(decoding: bytes.map { $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 }, as: UTF8.self)
-        self.name = name
-        self.requestSemaphore = "/SEM_\(sanitized)_REQ"
-        self.responseSemaphore = "/SEM_\(sanitized)_RES"
-        self.headerSegment = "/SEG_\(sanitized)_HEAD"
-        self.dataSegment = "/SEG_\(sanitized)_DATA"
+        guard !bytes.contains(UInt8(ascii: "/")) else {
+            throw .invalidName("the channel name contains '/' after its first byte; object names cannot hold it, and the original apps' '_' for it would make \"a/b\" and \"a_b\" one channel: use '_', '-' or '.'")
+        }
+        let canonical = String(decoding: bytes, as: UTF8.self)
+        self.name = canonical
+        self.requestSemaphore = "/SEM_\(canonical)_REQ"
+        self.responseSemaphore = "/SEM_\(canonical)_RES"
+        self.headerSegment = "/SEG_\(canonical)_HEAD"
+        self.dataSegment = "/SEG_\(canonical)_DATA"
     }
 
     /// Where glibc keeps a POSIX segment on Linux: /dev/shm/NAME (NAME without its slash).

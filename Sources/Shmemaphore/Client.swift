@@ -21,6 +21,10 @@ public final class ShmemaphoreClient {
     /// The channel's name and object names.
     public var channel: ChannelName { core.name }
 
+    /// Ends this channel's current or next wait with
+    /// ``ShmemaphoreError/interrupted``, from any thread or a signal handler.
+    public var interrupter: ChannelInterrupter { ChannelInterrupter(id: core.interruptID) }
+
     /// Waits for the next request.
     ///
     /// - Parameter timeout: nil waits forever.

@@ -1,3 +1,4 @@
+import CShmemaphoreShims
 import Glibc
 
 /// A point on the monotonic clock (CLOCK_MONOTONIC), in nanoseconds.
@@ -77,11 +78,23 @@ public func timeout(milliseconds: Int64) -> Duration? {
     milliseconds < 0 ? nil : .milliseconds(milliseconds)
 }
 
-/// Sleeps for `nanoseconds` on the monotonic clock, resuming after signals.
-func sleep(nanoseconds: Int64) {
+/// Sleeps for `nanoseconds` (a poll interval), ending early with
+/// `interrupted` when a signal handler runs in this thread, when an
+/// interrupt is pending for channel `interruptID` (0: none yet), or when the
+/// current task is cancelled.
+func pause(nanoseconds: Int64, interruptID: UInt64 = 0) throws(ShmemaphoreError) {
+    try checkInterrupted(interruptID)
     var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
-    var remaining = timespec()
-    while nanosleep(&request, &remaining) == -1 && currentErrno == EINTR {
-        request = remaining
-    }
+    // Only EINTR can end it early; it means a signal handler ran.
+    if nanosleep(&request, nil) == -1 { throw .interrupted }
+    try checkInterrupted(interruptID)
+}
+
+/// Throws `interrupted` (taking the interrupt) when one is pending for
+/// channel `interruptID`, or when the current Swift task is cancelled.
+/// A memory read and a thread-local read: no system call.
+@inline(__always)
+func checkInterrupted(_ interruptID: UInt64) throws(ShmemaphoreError) {
+    if interruptID != 0 && shmemaphore_shim_interrupt_take(interruptID) != 0 { throw .interrupted }
+    if Task.isCancelled { throw .interrupted }
 }

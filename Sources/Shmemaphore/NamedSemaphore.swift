@@ -132,13 +132,17 @@ final class NamedSemaphore {
     /// Spins in user space for a count until `end` (monotonic): true when one
     /// was taken.  No system call: sem_trywait on an empty semaphore only
     /// reads its word, and the clock is read through the vDSO.
-    func spin(until end: MonotonicInstant) throws(ShmemaphoreError) -> Bool {
+    /// Stops early, without a count, when an interrupt for channel
+    /// `interruptID` is pending: the caller reports it.
+    func spin(until end: MonotonicInstant, interruptID: UInt64) throws(ShmemaphoreError) -> Bool {
         var round = 0
         while true {
             if try tryWait() { return true }
             shmemaphore_shim_cpu_relax()
             round &+= 1
-            if round & 63 == 0 && MonotonicInstant.now() >= end { return false }
+            if round & 63 == 0 && (MonotonicInstant.now() >= end || shmemaphore_shim_interrupt_pending(interruptID) != 0) {
+                return false
+            }
         }
     }
 
@@ -150,11 +154,14 @@ final class NamedSemaphore {
     /// this CPU a yield returns at once, and more of them would only spin
     /// through the kernel.  Returns whether a count was taken, and how many
     /// yields it took.
-    func yieldingWait(until end: MonotonicInstant, maximumYields: Int) throws(ShmemaphoreError) -> (taken: Bool, yields: Int) {
+    /// Stops early when an interrupt for `interruptID` is pending, as `spin` does.
+    func yieldingWait(until end: MonotonicInstant, maximumYields: Int, interruptID: UInt64) throws(ShmemaphoreError) -> (taken: Bool, yields: Int) {
         var yields = 0
         while true {
             if try tryWait() { return (true, yields) }
-            if yields == maximumYields || MonotonicInstant.now() >= end { return (false, yields) }
+            if yields == maximumYields || MonotonicInstant.now() >= end || shmemaphore_shim_interrupt_pending(interruptID) != 0 {
+                return (false, yields)
+            }
             sched_yield()
             yields += 1
         }
@@ -163,10 +170,15 @@ final class NamedSemaphore {
     /// Waits for a count until `deadline` (monotonic).  Returns false on
     /// timeout.  Every wait is bounded: a caller that wants to wait longer
     /// waits again, after its liveness checks.
-    func wait(until deadline: MonotonicInstant) throws(ShmemaphoreError) -> Bool {
-        while shmemaphore_shim_sem_wait_monotonic(handle, deadline.seconds, deadline.nanosecondsOfSecond) == -1 {
+    ///
+    /// Throws ``ShmemaphoreError/interrupted`` at once when an interrupt
+    /// for channel `interruptID` is pending or comes (it is taken), or when
+    /// a signal handler runs in this thread: a signal is how a user asks a
+    /// blocked program to stop (docs/PROTOCOL.md, "Interrupts").
+    func wait(until deadline: MonotonicInstant, interruptID: UInt64) throws(ShmemaphoreError) -> Bool {
+        while shmemaphore_shim_sem_wait_interruptible(handle, interruptID, deadline.seconds, deadline.nanosecondsOfSecond) == -1 {
             switch currentErrno {
-            case EINTR: continue
+            case EINTR: try checkIntact(); throw .interrupted
             case ETIMEDOUT: try checkIntact(); return false
             case let error: throw .system(errno: error, operation: "sem_clockwait \(name)")
             }

@@ -18,6 +18,10 @@ public final class ShmemaphoreServer {
     /// The channel's name and object names.
     public var channel: ChannelName { core.name }
 
+    /// Ends this channel's current or next wait with
+    /// ``ShmemaphoreError/interrupted``, from any thread or a signal handler.
+    public var interrupter: ChannelInterrupter { ChannelInterrupter(id: core.interruptID) }
+
     /// Sends a request without waiting for the response.
     public func send(request: UnsafeRawBufferPointer) throws(ShmemaphoreError) {
         try core.sendRequest(request)

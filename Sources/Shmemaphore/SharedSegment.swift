@@ -14,7 +14,8 @@ import Glibc
 /// under the fault guard: a peer that breaks its promise and shrinks the
 /// segment anyway causes an error, not a SIGBUS.
 final class SharedSegment {
-    let name: String
+    /// The POSIX name (changes only by `rename(to:)`).
+    private(set) var name: String
     let descriptor: Int32
     /// Which file was opened (for the server's unlink at close).
     let identity: FileIdentity
@@ -74,6 +75,14 @@ final class SharedSegment {
     deinit {
         mapping = nil
         bestEffort { close(descriptor) }
+    }
+
+    /// Moves the segment to POSIX name `newName` with rename(2), which
+    /// replaces the segment there in one step: the name never lacks one.
+    func rename(to newName: String) throws(ShmemaphoreError) {
+        let target = ChannelName.filesystemPath(ofSegment: newName)
+        try syscall("rename \(path) to \(target)") { Glibc.rename(path, target) }
+        name = newName
     }
 
     /// Removes the name while it still names this segment.

@@ -1,4 +1,5 @@
 import CShmemaphoreShims
+import Glibc
 
 /// Everything that can go wrong in libshmemaphore, as one typed error.
 ///
@@ -40,6 +41,10 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
     case unsafePermissions(String)
     /// The channel is taken: another client is attached, or a live server holds it.
     case busy(String)
+    /// A waiting call ended early: a signal handler ran in its thread, the
+    /// channel's ``ChannelInterrupter`` was used, or the Swift task was
+    /// cancelled.  The channel is as before the call: make it again to go on.
+    case interrupted
 
     /// The stable status code that the C API returns for this error.
     public var code: Int32 {
@@ -61,6 +66,7 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
         case .tooLarge: return ErrorCode.tooLarge
         case .unsafePermissions: return ErrorCode.unsafePermissions
         case .busy: return ErrorCode.busy
+        case .interrupted: return ErrorCode.interrupted
         }
     }
 
@@ -69,7 +75,7 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
         let summary = ErrorCode.description(of: code)
         switch self {
         case .system(_, let operation): return "\(operation): \(summary)"
-        case .timeout, .peerGone, .notImage: return summary
+        case .timeout, .peerGone, .notImage, .interrupted: return summary
         case .peerError(let code, let message):
             return "\(summary) (code \(code)\(message.isEmpty ? "" : ": \(message)"))"
         case .invalidArgument(let detail), .invalidName(let detail), .protocolViolation(let detail),
@@ -86,6 +92,8 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
 public enum ErrorCode {
     public static let ok: Int32 = 0
     public static let errnoLimit: Int32 = 1000
+    /// SHMEMAPHORE_E_INTERRUPTED: -EINTR, so that C callers may test either.
+    public static let interrupted: Int32 = -EINTR
     public static let invalidArgument: Int32 = -1001
     public static let invalidName: Int32 = -1002
     public static let timeout: Int32 = -1003
@@ -141,6 +149,9 @@ public enum ErrorCode {
     /// Static, NUL-terminated description of any code.
     public static func descriptionPointer(of code: Int32) -> UnsafePointer<CChar> {
         if code == ok { return StaticString("success").cPointer }
+        if code == interrupted {
+            return StaticString("interrupted (a signal handler ran, or shmemaphore_interrupt was called); the call may be made again").cPointer
+        }
         if let entry = libraryEntry(code) { return entry.description.cPointer }
         if code < 0, code > -errnoLimit { return shmemaphore_shim_errno_description(-code) }
         return StaticString("unknown status code").cPointer

@@ -40,6 +40,15 @@ public func shmemaphore_close(_ handle: OpaquePointer!) {
 }
 
 @c @implementation
+public func shmemaphore_interrupt(_ handle: OpaquePointer!) -> Int32 {
+    // Arithmetic and atomics only, never the handle table's lock: no lock,
+    // no allocation, no reference counting, so that a signal handler may call it.
+    let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
+    guard key != 0, ChannelInterrupter(id: interruptID(ofHandle: key)).interrupt() else { return ErrorCode.invalidArgument }
+    return ErrorCode.ok
+}
+
+@c @implementation
 public func shmemaphore_channel_role(_ handle: OpaquePointer!) -> Int32 {
     guard let core = try? channel(handle) else { return ErrorCode.invalidArgument }
     return core.role == .server ? Int32(SHMEMAPHORE_ROLE_SERVER) : Int32(SHMEMAPHORE_ROLE_CLIENT)

@@ -4,7 +4,7 @@ import Shmemaphore
 // Library-wide functions: versions, status code descriptions, option defaults.
 
 /// The library version; scripts/check-abi.sh checks it against the header's macros.
-let versionString: StaticString = "0.1.0"
+let versionString: StaticString = "0.2.0"
 
 @c @implementation
 public func shmemaphore_version_number() -> CUnsignedInt {

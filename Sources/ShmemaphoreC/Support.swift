@@ -24,7 +24,6 @@ func status(_ body: () throws(ShmemaphoreError) -> Void) -> Int32 {
 /// used by one thread at a time, as the header says.
 final class HandleTable: @unchecked Sendable {  // every access holds `mutex`
     private var channels: [UInt: ChannelCore] = [:]
-    private var lastHandle: UInt = 0
     private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
         let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -37,13 +36,13 @@ final class HandleTable: @unchecked Sendable {  // every access holds `mutex`
         return body()
     }
 
-    /// Handles are multiples of 16, so that they look like (and print as) pointers.
+    /// A channel's handle is its interrupt id times 16: it looks like (and
+    /// prints as) a pointer, is never handed out twice, and leads
+    /// `shmemaphore_interrupt` to the channel without this table's lock.
     func insert(_ core: ChannelCore) -> UInt {
-        locked {
-            lastHandle += 16
-            channels[lastHandle] = core
-            return lastHandle
-        }
+        let handle = handle(ofInterruptID: core.interruptID)
+        locked { channels[handle] = core }
+        return handle
     }
 
     func lookUp(_ handle: UInt) -> ChannelCore? { locked { channels[handle] } }
@@ -52,6 +51,10 @@ final class HandleTable: @unchecked Sendable {  // every access holds `mutex`
 }
 
 let openChannels = HandleTable()
+
+/// The handle of the channel with interrupt id `id`, and back.
+func handle(ofInterruptID id: UInt64) -> UInt { UInt(id) << 4 }
+func interruptID(ofHandle handle: UInt) -> UInt64 { UInt64(handle >> 4) }
 
 /// The core object behind a C handle.
 func channel(_ handle: OpaquePointer?) throws(ShmemaphoreError) -> ChannelCore {
@@ -89,8 +92,9 @@ func cPath(_ pointer: UnsafePointer<CChar>?) throws(ShmemaphoreError) -> UnsafeP
 /// The channel name argument: invalid names get SHMEMAPHORE_E_INVALID_NAME.
 func channelName(_ pointer: UnsafePointer<CChar>?) throws(ShmemaphoreError) -> ChannelName {
     guard let pointer else { throw .invalidArgument("the channel name is NULL") }
-    let length = strnlen(pointer, ChannelName.maximumLength + 1)
-    guard length <= ChannelName.maximumLength else {
+    // One byte more for a leading '/', which ChannelName drops.
+    let length = strnlen(pointer, ChannelName.maximumLength + 2)
+    guard length <= ChannelName.maximumLength + 1 else {
         throw .invalidName("the channel name is longer than \(ChannelName.maximumLength) bytes")
     }
     guard let text = String(validatingCString: pointer) else { throw .invalidName("the channel name is not valid UTF-8") }

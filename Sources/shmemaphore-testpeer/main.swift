@@ -183,13 +183,83 @@ func runClient(channel: String, maximum: Int?) -> Never {
     exit(0)
 }
 
+// MARK: interruptible-client: Tests/CPeer/interrupt_peer.c's behaviour, in Swift
+
+/// What the SIGINT handler touches: plain values, set before the handler is installed.
+nonisolated(unsafe) var signalInterrupter: ChannelInterrupter?
+nonisolated(unsafe) var signalTime = timespec()
+
+/// The SIGINT handler: notes the time and interrupts the client's wait.
+nonisolated(unsafe) let onInterruptSignal: @convention(c) (Int32) -> Void = { _ in
+    clock_gettime(CLOCK_MONOTONIC, &signalTime)
+    signalInterrupter?.interrupt()
+}
+
+func microsecondsSinceSignal() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return (Int64(now.tv_sec) - Int64(signalTime.tv_sec)) * 1_000_000 + (Int64(now.tv_nsec) - Int64(signalTime.tv_nsec)) / 1000
+}
+
+/// Serves successive servers on one client, answering R with "echo:R"
+/// ("slow:N:R" after N ms; "quit" ends), and goes on after SIGINT.
+func runInterruptibleClient(channel: String) -> Never {
+    var options = ChannelOptions()
+    options.attachTimeout = .seconds(60)
+    let client: ShmemaphoreClient
+    do { client = try ShmemaphoreClient(channel: channel, options: options) } catch { fail("client: open: \(error)") }
+    signalInterrupter = client.interrupter
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = onInterruptSignal
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0  // no SA_RESTART
+    sigaction(SIGINT, &action, nil)
+    // A parent may have started us with SIGINT blocked (test runners do).
+    var unblocked = sigset_t()
+    sigemptyset(&unblocked)
+    sigaddset(&unblocked, SIGINT)
+    sigprocmask(SIG_UNBLOCK, &unblocked, nil)
+    say("attached")
+    while true {
+        let received: Result<[UInt8], ShmemaphoreError> = Result { () throws(ShmemaphoreError) in Array(try client.receiveRequest()) }
+        let text: String
+        switch received {
+        case .success(let bytes): text = String(decoding: bytes, as: UTF8.self)
+        case .failure(.interrupted):
+            say("interrupted after \(microsecondsSinceSignal()) us")
+            continue
+        case .failure(.peerGone):
+            say("peer-gone")
+            continue
+        case .failure(let error): fail("client: receive: \(error)")
+        }
+        var answer = Substring(text)
+        let parts = text.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        if parts.count == 3, parts[0] == "slow", let delay = UInt32(parts[1]) {
+            usleep(delay * 1000)
+            answer = parts[2]
+        }
+        let reply = Array("echo:\(answer)".utf8)
+        do {
+            try reply.withUnsafeBytes { bytes in try client.send(bytes: bytes) }
+        } catch {
+            fail("client: send: \(error)")
+        }
+        say("served \(text)")
+        if text == "quit" { exit(0) }
+    }
+}
+
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
-    fail("usage: shmemaphore-testpeer server CHANNEL STEP...\n       shmemaphore-testpeer client CHANNEL [MAX]", status: 2)
+    fail(
+        "usage: shmemaphore-testpeer server CHANNEL STEP...\n       shmemaphore-testpeer client CHANNEL [MAX]\n"
+            + "       shmemaphore-testpeer interruptible-client CHANNEL", status: 2)
 }
 switch arguments[1] {
 case "server": runServer(channel: arguments[2], steps: Array(arguments.dropFirst(3)))
 case "client": runClient(channel: arguments[2], maximum: arguments.count > 3 ? Int(arguments[3]) : nil)
+case "interruptible-client": runInterruptibleClient(channel: arguments[2])
 default:
     fail("unknown role \(arguments[1])", status: 2)
 }

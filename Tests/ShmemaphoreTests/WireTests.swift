@@ -67,8 +67,18 @@ import Testing
             ])
     }
 
-    @Test func slashesBecomeUnderscores() throws {
-        #expect(try ChannelName("a/b/c").dataSegment == "/SEG_a_b_c_DATA")
+    @Test func aLeadingSlashNamesTheSameChannel() throws {
+        let slashed = try ChannelName("/ibis")
+        #expect(slashed == (try ChannelName("ibis")))
+        #expect(slashed.name == "ibis")
+        #expect(slashed.dataSegment == "/SEG_ibis_DATA")
+        _ = try ChannelName("/" + String(repeating: "x", count: ChannelName.maximumLength))
+    }
+
+    /// The original apps turned every '/' into '_': "a/b" and "a_b" would share objects.
+    @Test(arguments: ["a/b", "a/", "//a", "/", "/a/b"])
+    func slashesAfterTheFirstByteAreRefused(_ name: String) {
+        TestSupport.expectCode(ErrorCode.invalidName) { _ = try ChannelName(name) }
     }
 
     @Test(arguments: ["", String(repeating: "x", count: 201), "bad\nname", "tab\there", "del\u{7F}"])

@@ -15,6 +15,35 @@
  *  deadline (seconds + nanoseconds).  Returns 0 or -1 with errno set. */
 int shmemaphore_shim_sem_wait_monotonic(sem_t *sem, int64_t seconds, int64_t nanoseconds);
 
+/* Interrupt cells (interrupt.c): one per open channel, found from the
+ * channel's id without a lock, so that an interrupt may come from any thread
+ * or a signal handler. */
+
+/** Claims a free cell for a new channel.  Returns the channel's id (never
+ *  0, never handed out twice in a process), or 0 when every cell is taken. */
+uint64_t shmemaphore_shim_interrupt_claim(void);
+
+/** Frees the cell of `id`; later interrupts of `id` find no channel. */
+void shmemaphore_shim_interrupt_release(uint64_t id);
+
+/** Marks an interrupt pending for `id` and wakes its waiter, if one sleeps.
+ *  Async-signal-safe, thread-safe, keeps errno.  0, or -1 when `id` is not
+ *  an open channel. */
+int shmemaphore_shim_interrupt_raise(uint64_t id);
+
+/** 1 (and clears it) if an interrupt is pending for `id`, else 0. */
+int shmemaphore_shim_interrupt_take(uint64_t id);
+
+/** 1 if an interrupt is pending for `id`, else 0; clears nothing. */
+int shmemaphore_shim_interrupt_pending(uint64_t id);
+
+/** Takes a count of `sem`, sleeping until the monotonic deadline (seconds +
+ *  nanoseconds) if there is none, and ends early when an interrupt for `id`
+ *  is pending or comes (taking it) or a signal handler runs in this thread.
+ *  Returns 0, or -1 with errno: ETIMEDOUT, EINTR (interrupt or signal),
+ *  or another error of the wait.  `id` 0: no interrupt cell. */
+int shmemaphore_shim_sem_wait_interruptible(sem_t *sem, uint64_t id, int64_t seconds, int64_t nanoseconds);
+
 /** sizeof(sem_t): the least size of a semaphore's file. */
 size_t shmemaphore_shim_sem_size(void);
 

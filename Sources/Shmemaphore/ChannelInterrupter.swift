@@ -1,0 +1,30 @@
+import CShmemaphoreShims
+
+/// Ends a channel's wait from another thread, or from a signal handler.
+///
+/// ```swift
+/// let server = try ShmemaphoreServer(channel: "ibis")
+/// let interrupter = server.interrupter            // Sendable: hand it to another thread
+/// // elsewhere: interrupter.interrupt()
+/// // here: try server.request("dog") throws ShmemaphoreError.interrupted
+/// ```
+/// An interrupt ends the wait in progress at once, or, when none is in
+/// progress, the next call that has to wait (each interrupt ends one wait).
+/// The channel stays as it was: make the same call again to go on.
+/// A signal handler that runs in the waiting thread ends its wait by itself
+/// (`interrupted`); cancelling the Swift task a wait runs in ends it within
+/// one wait slice (50 ms).
+public struct ChannelInterrupter: Sendable, Hashable {
+    /// The channel's interrupt cell (`ChannelCore.interruptID`).
+    package let id: UInt64
+
+    package init(id: UInt64) { self.id = id }
+
+    /// Interrupts the channel's current or next wait.  Thread-safe and
+    /// async-signal-safe (atomic operations and one futex wake-up, no lock,
+    /// no allocation).  Returns false when the channel is closed.
+    @discardableResult
+    public func interrupt() -> Bool {
+        shmemaphore_shim_interrupt_raise(id) == 0
+    }
+}
