@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// `shmemaphore bench`: measures libshmemaphore against plain POSIX
@@ -111,7 +112,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     static func list(_ text: String) -> [String] {
-        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        text.split(separator: ",").map { $0.trimmingBlanks }.filter { !$0.isEmpty }
     }
 
     private var workloadNames: [String] { Self.list(workloads).map { $0.uppercased() } }
@@ -150,7 +151,7 @@ struct BenchCommand: ParsableCommand {
 
     private func makePlan() throws -> BenchPlan {
         let directory = binDir ?? ExecutableLocation.directory
-        func inBinDir(_ file: String) -> String { (directory as NSString).appendingPathComponent(file) }
+        func inBinDir(_ file: String) -> String { Paths.join(directory, file) }
         let programs = BenchPrograms(
             tool: ExecutableLocation.path,
             cPeer: inBinDir("shmemaphore-bench-peer"),
@@ -236,7 +237,7 @@ struct BenchCommand: ParsableCommand {
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
         else { return [0] }
         var cpus: [Int] = []
-        for part in line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces).split(separator: ",") {
+        for part in line.dropFirst("Cpus_allowed_list:".count).trimmingBlanks.split(separator: ",") {
             let bounds = part.split(separator: "-").compactMap { Int($0) }
             if bounds.count == 1 { cpus.append(bounds[0]) }
             if bounds.count == 2, bounds[0] <= bounds[1] { cpus.append(contentsOf: bounds[0]...bounds[1]) }

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// `shmemaphore bench-peer` (hidden): one side of a libshmemaphore

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A value measured once per repetition: the median and the range.
 struct BenchSpread {
@@ -337,7 +338,10 @@ struct BenchJSONObject {
     static func number(_ value: Double) -> String {
         guard value.isFinite else { return "null" }
         if value == value.rounded() && abs(value) < 1e15 { return String(Int64(value)) }
-        return String(format: "%.6g", value)
+        // vsnprintf: String(format:) is in Foundation, not FoundationEssentials.
+        var text = [CChar](repeating: 0, count: 32)
+        _ = withVaList([value]) { vsnprintf(&text, text.count, "%.6g", $0) }
+        return text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     static func quote(_ text: String) -> String {
@@ -351,7 +355,8 @@ struct BenchJSONObject {
             case "\r": result += "\\r"
             default:
                 if scalar.value < 0x20 {
-                    result += String(format: "\\u%04x", scalar.value)
+                    let hex = String(scalar.value, radix: 16)
+                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {
                     result.unicodeScalars.append(scalar)
                 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// A program to start for one benchmark process.
@@ -7,8 +8,8 @@ struct BenchProgram {
     let arguments: [String]
 }
 
-/// One process of a benchmark run, started with posix_spawn: its own process
-/// group, a clean signal mask, standard output and error into files.
+/// One process of a benchmark run, started by ``ChildSpawn``, standard
+/// output and error into files.
 ///
 /// Not Foundation.Process: the runner waits for its children with
 /// sigtimedwait(SIGCHLD), so that it does not wake up every few
@@ -31,30 +32,8 @@ final class BenchChild {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-        let argv = ([program.executable] + program.arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup($0) } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let error = posix_spawn(&pid, program.executable, &actions, &attributes, argv, envp)
-        guard error == 0 else {
-            throw CommandFailure(.failure, "cannot start \(program.executable): \(String(cString: strerror(error)))")
-        }
-        self.pid = pid
+        pid = try ChildSpawn.start(program.executable, arguments: program.arguments, environment: environment,
+                                   actions: &actions)
     }
 
     var hasEnded: Bool { status != nil }

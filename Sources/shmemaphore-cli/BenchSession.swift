@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// What one benchmark process reported (its BENCH line).
@@ -209,7 +210,7 @@ final class BenchSession {
         case .traced: (count, warmup) = plan.budget.tracedCounts(workload)
         }
         let (requesterCPU, responderCPU) = plan.cpus(for: key.cpus)
-        let stem = (workFolder as NSString).appendingPathComponent("\(number)-\(key.workload)-\(key.cpus.rawValue)-\(key.impl)")
+        let stem = Paths.join(workFolder, "\(number)-\(key.workload)-\(key.cpus.rawValue)-\(key.impl)")
         let common = ["--workload", workload.name, "--count", "\(count)", "--warmup", "\(warmup)"]
             + (mode == .counted ? ["--count-syscalls"] : [])
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // What the Swift side of `shmemaphore bench` shares with the C benchmark
 // programs (benchmarks/bench_common.h): the workloads, the payload pattern

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// The four objects of one channel, named by S, the channel name with "/"

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `shmemaphore conformance`: the runner of docs/CONFORMANCE.md.  Pairs every
 /// server with every client over the real protocol and checks every exchange.
@@ -108,7 +109,7 @@ struct ConformanceCommand: ParsableCommand {
             return Self.builtInNames.filter { $0 == server || $0 == client }
         }
         guard let only else { return Self.builtInNames }
-        return only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return only.split(separator: ",").map { $0.trimmingBlanks }.filter { !$0.isEmpty }
     }
 
     func run() throws {
@@ -123,10 +124,10 @@ struct ConformanceCommand: ParsableCommand {
                     try? FileManager.default.removeItem(atPath: workFolder)
                 }
             }
-            let images = (workFolder as NSString).appendingPathComponent("images")
+            let images = Paths.join(workFolder, "images")
             let manifest = try ConformanceImages.write(to: images)
             let requests = ConformanceRequests.make(manifest: manifest)
-            let requestsPath = (workFolder as NSString).appendingPathComponent("REQUESTS")
+            let requestsPath = Paths.join(workFolder, "REQUESTS")
             guard FileManager.default.createFile(atPath: requestsPath, contents: Data(requests.fileContents)) else {
                 throw CommandFailure(.failure, "cannot write \(requestsPath)")
             }
@@ -159,7 +160,7 @@ struct ConformanceCommand: ParsableCommand {
                     channel: channel,
                     server: pairing.server.serverCommand(values),
                     client: pairing.client.clientCommand(values),
-                    logStem: (workFolder as NSString).appendingPathComponent("\(number + 1)-\(pairing.server.name)-\(pairing.client.name)"),
+                    logStem: Paths.join(workFolder, "\(number + 1)-\(pairing.server.name)-\(pairing.client.name)"),
                     timeLimit: Durations.fromSeconds(timeout), signals: signals)
                 var checker = ExchangeChecker(requests: requests, manifest: manifest, count: count)
                 let outcome = session.run { checker.check($0) }
@@ -173,7 +174,7 @@ struct ConformanceCommand: ParsableCommand {
                         pairing.server.name, pairing.client.name, failures.isEmpty ? "PASS" : "FAIL",
                         "\(checker.exchangesChecked)", Durations.format(Double(checker.bytesMoved) / 1e6, decimals: 1),
                         Durations.format(Durations.seconds(outcome.elapsed), decimals: 2),
-                    ]).trimmingCharacters(in: .whitespaces))
+                    ]).trimmingBlanks)
                 for failure in failures { Console.printLine("    \(failure)") }
             }
             Console.printLine("\(passed) passed, \(failed) failed")
@@ -191,7 +192,7 @@ struct ConformanceCommand: ParsableCommand {
     /// The selected built-ins (all must exist) and the outside implementation.
     private func makeImplementations() throws -> [Implementation] {
         let directory = binDir ?? ExecutableLocation.directory
-        func inBinDir(_ file: String) -> String { (directory as NSString).appendingPathComponent(file) }
+        func inBinDir(_ file: String) -> String { Paths.join(directory, file) }
         var implementations: [Implementation] = []
         var missing: [String] = []
         for builtIn in selectedBuiltIns {
@@ -253,7 +254,7 @@ struct ConformanceCommand: ParsableCommand {
     static func substitute(_ template: String, _ values: [String: String]) -> String {
         var command = template
         for (key, value) in values {
-            command = command.replacingOccurrences(of: "{\(key)}", with: ShellQuoting.quoteIfNeeded(value))
+            command = command.replacing("{\(key)}", with: ShellQuoting.quoteIfNeeded(value))
         }
         return command
     }

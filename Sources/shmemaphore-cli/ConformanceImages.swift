@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// The conformance image set of docs/CONFORMANCE.md: six lossless files with
@@ -50,11 +51,11 @@ enum ConformanceImages {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw CommandFailure(.failure, "cannot create \(directory): \(error.localizedDescription)")
+            throw CommandFailure(.failure, "cannot create \(directory): \(ErrorText.describe(error))")
         }
         var entries: [ManifestEntry] = []
         for specification in specifications {
-            let path = (directory as NSString).appendingPathComponent(specification.file)
+            let path = Paths.join(directory, specification.file)
             let digest = try writeImage(specification, to: path)
             try verify(path, against: specification, digest: digest)
             entries.append(
@@ -63,11 +64,11 @@ enum ConformanceImages {
                     channels: specification.channels, digest: digest))
         }
         let manifest = entries.map { $0.line + "\n" }.joined()
-        let manifestPath = (directory as NSString).appendingPathComponent("MANIFEST")
+        let manifestPath = Paths.join(directory, "MANIFEST")
         do {
             try manifest.write(toFile: manifestPath, atomically: true, encoding: .utf8)
         } catch {
-            throw CommandFailure(.failure, "cannot write \(manifestPath): \(error.localizedDescription)")
+            throw CommandFailure(.failure, "cannot write \(manifestPath): \(ErrorText.describe(error))")
         }
         return entries
     }

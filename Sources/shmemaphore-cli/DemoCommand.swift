@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `shmemaphore demo`: the first thing a new user runs.  Draws four pictures,
 /// then has the Swift server talk to the C client and the C server to the
@@ -42,9 +43,9 @@ struct DemoCommand: ParsableCommand {
             Console.printLine("Drawing the test pictures into \(folders.images)/")
             for picture in DemoPictures.pictures {
                 let path = try DemoPictures.write(picture, to: folders.images)
-                Console.printLine("  \(Self.pad(picture.name, 6)) \(Self.pad((path as NSString).lastPathComponent, 10)) \(Self.pad(picture.shape, 14)) \(picture.description)")
+                Console.printLine("  \(Self.pad(picture.name, 6)) \(Self.pad(Paths.lastComponent(of: path), 10)) \(Self.pad(picture.shape, 14)) \(picture.description)")
             }
-            let requests = (folders.root as NSString).appendingPathComponent("requests.txt")
+            let requests = Paths.join(folders.root, "requests.txt")
             try writeRequests(to: requests)
 
             let swiftProgram = ExecutableLocation.path
@@ -66,7 +67,7 @@ struct DemoCommand: ParsableCommand {
 
             var failed = false
             for (number, pairing) in pairings.enumerated() {
-                let received = (folders.root as NSString).appendingPathComponent(pairing.received)
+                let received = Paths.join(folders.root, pairing.received)
                 try? FileManager.default.removeItem(atPath: received)
                 try? FileManager.default.createDirectory(atPath: received, withIntermediateDirectories: true)
                 let channel = "demo-\(getpid())-\(number + 1)"
@@ -81,7 +82,7 @@ struct DemoCommand: ParsableCommand {
                     client: PeerCommand(
                         implementation: pairing.client, executable: pairing.clientCommand[0],
                         arguments: Array(pairing.clientCommand.dropFirst()) + ["--channel", channel, "--dir", folders.images]),
-                    logStem: (folders.logs as NSString).appendingPathComponent(
+                    logStem: Paths.join(folders.logs, 
                         "\(pairing.server.lowercased())-server-\(pairing.client.lowercased())-client"),
                     timeLimit: .seconds(60), signals: signals)
                 Console.printLine("")
@@ -151,13 +152,13 @@ struct DemoCommand: ParsableCommand {
     /// Creates DIR, DIR/images and DIR/logs.
     private func prepareFolders() throws -> (root: String, images: String, logs: String) {
         let root = URL(fileURLWithPath: dir).standardizedFileURL.path
-        let images = (root as NSString).appendingPathComponent("images")
-        let logs = (root as NSString).appendingPathComponent("logs")
+        let images = Paths.join(root, "images")
+        let logs = Paths.join(root, "logs")
         for folder in [root, images, logs] {
             do {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             } catch {
-                throw CommandFailure(.usage, "cannot create \(folder): \(error.localizedDescription)")
+                throw CommandFailure(.usage, "cannot create \(folder): \(ErrorText.describe(error))")
             }
         }
         return (root, images, logs)
@@ -169,7 +170,7 @@ struct DemoCommand: ParsableCommand {
         do {
             try text.write(toFile: path, atomically: true, encoding: .utf8)
         } catch {
-            throw CommandFailure(.failure, "cannot write \(path): \(error.localizedDescription)")
+            throw CommandFailure(.failure, "cannot write \(path): \(ErrorText.describe(error))")
         }
     }
 
@@ -183,8 +184,8 @@ struct DemoCommand: ParsableCommand {
             return (cServer!, cClient!)
         }
         let directory = ExecutableLocation.directory
-        let server = (directory as NSString).appendingPathComponent("shmemaphore-example-server")
-        let client = (directory as NSString).appendingPathComponent("shmemaphore-example-client")
+        let server = Paths.join(directory, "shmemaphore-example-server")
+        let client = Paths.join(directory, "shmemaphore-example-client")
         guard ExecutableLocation.isExecutable(server), ExecutableLocation.isExecutable(client) else { return nil }
         return (server, client)
     }
@@ -196,7 +197,7 @@ struct DemoCommand: ParsableCommand {
 
     /// `path` relative to the parent of `folder` ("received-c-server/apple-1.png").
     private static func relative(_ path: String, to folder: String) -> String {
-        let parent = (folder as NSString).deletingLastPathComponent + "/"
+        let parent = Paths.parent(of: folder) + "/"
         return path.hasPrefix(parent) ? String(path.dropFirst(parent.count)) : path
     }
 }

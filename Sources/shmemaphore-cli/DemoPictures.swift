@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// Colourful, recognisable test pictures that `demo` draws itself, so that a
@@ -83,7 +84,7 @@ enum DemoPictures {
 
     /// Draws `picture` (3 or 4 channels) and saves it in `directory`; returns the file's path.
     static func write(_ picture: Picture, to directory: String) throws -> String {
-        let path = (directory as NSString).appendingPathComponent(picture.file)
+        let path = Paths.join(directory, picture.file)
         var pixels = [UInt8](repeating: 0, count: picture.byteCount)
         pixels.withUnsafeMutableBufferPointer { buffer in
             var offset = 0

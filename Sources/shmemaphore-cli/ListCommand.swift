@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// `shmemaphore ls`: every channel present in /dev/shm, alive or stale.

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `shmemaphore make-images DIR`: writes the conformance image set.
 struct MakeImagesCommand: ParsableCommand {
@@ -28,11 +29,11 @@ struct MakeImagesCommand: ParsableCommand {
             let entries = try ConformanceImages.write(to: directory)
             for (entry, specification) in zip(entries, ConformanceImages.specifications) {
                 Console.printLine(
-                    "\((directory as NSString).appendingPathComponent(specification.file))  \(specification.shape)  "
+                    "\(Paths.join(directory, specification.file))  \(specification.shape)  "
                         + "\(entry.byteCount) bytes  \(FNV1a64.hex(entry.digest))")
             }
             Console.printLine(
-                "\((directory as NSString).appendingPathComponent("MANIFEST")): \(entries.count) images, verified "
+                "\(Paths.join(directory, "MANIFEST")): \(entries.count) images, verified "
                     + "(\(Durations.format(Durations.seconds(.now - started), decimals: 2)) s)")
         }
     }

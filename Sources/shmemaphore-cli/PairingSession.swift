@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// How to start one peer program.
@@ -60,23 +61,22 @@ struct PairingSession {
         let clientLog = logStem + "-client.log", serverLog = logStem + "-server.log"
         let clientProcess: ChildProcess, serverProcess: ChildProcess
         do {
-            let clientHandle = try Self.openLog(clientLog)
-            defer { try? clientHandle.close() }
+            // Closed when this block ends: the child has its own copy.
+            let clientHandle = try OpenFile.create(clientLog)
             clientProcess = try ChildProcess(
                 label: "client", executable: client.executable, arguments: client.arguments,
                 standardOutput: .file(clientHandle), standardError: .file(clientHandle))
         } catch {
-            outcome.failures.append("\(client.implementation) client: \(Self.describe(error))")
+            outcome.failures.append("\(client.implementation) client: \(ErrorText.describe(error))")
             return
         }
         do {
-            let serverHandle = try Self.openLog(serverLog)
-            defer { try? serverHandle.close() }
+            let serverHandle = try OpenFile.create(serverLog)
             serverProcess = try ChildProcess(
                 label: "server", executable: server.executable, arguments: server.arguments,
                 standardOutput: .pipe, standardError: .file(serverHandle))
         } catch {
-            outcome.failures.append("\(server.implementation) server: \(Self.describe(error))")
+            outcome.failures.append("\(server.implementation) server: \(ErrorText.describe(error))")
             clientProcess.stop()
             return
         }
@@ -159,14 +159,4 @@ struct PairingSession {
         return ["left in /dev/shm (now removed): \(left.joined(separator: ", "))"]
     }
 
-    private static func openLog(_ path: String) throws -> FileHandle {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw CommandFailure(.failure, "cannot create \(path)")
-        }
-        return handle
-    }
-
-    private static func describe(_ error: Error) -> String {
-        (error as? CommandFailure)?.message ?? "\(error)"
-    }
 }

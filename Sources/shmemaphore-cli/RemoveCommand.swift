@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// `shmemaphore rm NAME...`: removes the four objects of channels.

@@ -11,12 +11,15 @@
 #   --libdir DIR       the expected library folder relative to the prefix
 #                      (CMAKE_INSTALL_LIBDIR; default: found from the .pc file)
 #   --peer PROGRAM     the Swift test peer (default: BUILD_DIR/bin/shmemaphore-testpeer)
+#   --without-tool     the build has no tool (-DSHMEMAPHORE_BUILD_TOOL=OFF): bin/shmemaphore
+#                      must not be installed
 #   --keep             keep the temporary folder (its path is printed)
 #
 # ctest runs it as the test `install-consumer`.  Checks, in order:
 #   1. `cmake --install BUILD_DIR --prefix TMP/prefix` succeeds and installs
 #      the header, libshmemaphore.so.<VERSION> with its two symlinks, the
-#      pkg-config file, the CMake package and the tool; any installed
+#      pkg-config file, the CMake package and the tool (unless
+#      --without-tool); any installed
 #      example finds the installed library through its RUNPATH;
 #   2. a consumer builds with pkg-config (cc ... $(pkg-config --cflags --libs shmemaphore));
 #   3. a consumer builds with CMake (find_package(shmemaphore CONFIG REQUIRED),
@@ -29,13 +32,14 @@
 # exits 1 if a check failed, 2 on bad usage.  Removes its temporary folder.
 set -uo pipefail
 
-usage() { sed -n '6,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '6,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 cmake=cmake
 cc=${CC:-cc}
 pkg_config=pkg-config
 libdir=
 peer=
+tool=1
 keep=0
 build=
 while [ $# -gt 0 ]; do
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
         --pkg-config) pkg_config=$2; shift 2 ;;
         --libdir) libdir=$2; shift 2 ;;
         --peer) peer=$2; shift 2 ;;
+        --without-tool) tool=0; shift ;;
         --keep) keep=1; shift ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -95,15 +100,22 @@ pc_dir=$lib/pkgconfig
 version=$(PKG_CONFIG_PATH=$pc_dir "$pkg_config" --modversion shmemaphore 2>/dev/null)
 
 missing=()
-for path in include/shmemaphore.h "$libdir/libshmemaphore.so.$version" "$libdir/pkgconfig/shmemaphore.pc" \
-    "$libdir/cmake/shmemaphore/shmemaphoreConfig.cmake" "$libdir/cmake/shmemaphore/shmemaphoreConfigVersion.cmake" \
-    bin/shmemaphore; do
+expected=(include/shmemaphore.h "$libdir/libshmemaphore.so.$version" "$libdir/pkgconfig/shmemaphore.pc"
+    "$libdir/cmake/shmemaphore/shmemaphoreConfig.cmake" "$libdir/cmake/shmemaphore/shmemaphoreConfigVersion.cmake")
+if [ "$tool" -eq 1 ]; then
+    expected+=(bin/shmemaphore)
+    tool_layout=bin/shmemaphore
+else
+    [ ! -e "$prefix/bin/shmemaphore" ] || missing+=("no bin/shmemaphore (--without-tool)")
+    tool_layout="no bin/shmemaphore"
+fi
+for path in "${expected[@]}"; do
     [ -f "$prefix/$path" ] || missing+=("$path")
 done
 [ "$(readlink "$lib/libshmemaphore.so.1")" = "libshmemaphore.so.$version" ] || missing+=("$libdir/libshmemaphore.so.1 -> libshmemaphore.so.$version")
 [ "$(readlink "$lib/libshmemaphore.so")" = "libshmemaphore.so.1" ] || missing+=("$libdir/libshmemaphore.so -> libshmemaphore.so.1")
 if [ -n "$version" ] && [ ${#missing[@]} -eq 0 ]; then
-    ok "layout: include/shmemaphore.h, $libdir/libshmemaphore.so{.$version,.1,}, pkg-config file (version $version), CMake package, bin/shmemaphore"
+    ok "layout: include/shmemaphore.h, $libdir/libshmemaphore.so{.$version,.1,}, pkg-config file (version $version), CMake package, $tool_layout"
 else
     fail "layout under $prefix: missing or wrong: ${missing[*]:-the version (pkg-config --modversion)}"
     (cd "$prefix" && find . | sort) | detail
@@ -133,7 +145,9 @@ for example in shmemaphore-example-server shmemaphore-example-client; do
         fail "installed $example: $why"
     fi
 done
-if out=$(env -i PATH=/usr/bin:/bin ldd "$prefix/bin/shmemaphore" 2>&1) && ! grep -q 'not found' <<<"$out"; then
+if [ "$tool" -eq 0 ]; then
+    :
+elif out=$(env -i PATH=/usr/bin:/bin ldd "$prefix/bin/shmemaphore" 2>&1) && ! grep -q 'not found' <<<"$out"; then
     ok "installed bin/shmemaphore: every shared library found$(grep -q libswift <<<"$out" && echo ' (NOTE: needs the Swift runtime: '"$(grep -o 'libswiftCore[^ ]*' <<<"$out" | head -n 1)"')')"
 else
     fail "installed bin/shmemaphore: $(grep 'not found' <<<"$out" | paste -sd' ')"
