@@ -10,8 +10,8 @@
  *
  * Usage
  *   client [--channel NAME] [--dir DIR] [--count N] [--timeout SECONDS]
- *          [--attach-timeout SECONDS] [--blocking-wait] [--untrusted-peer]
- *          [--help]
+ *          [--attach-timeout SECONDS] [--keep-serving] [--blocking-wait]
+ *          [--untrusted-peer] [--help]
  *
  *   client --dir img &                  # serve img/apple.png, img/dog.jpg, ...
  *   server --out /tmp/out --count 10
@@ -28,16 +28,28 @@
  * Output: one human-readable line per request, "NAME -> PATH WxHxC",
  * "NAME -> not found", "NAME -> refused (WHY)", ...
  *
- * Exit status: 0 the server closed the channel, N requests were served, or
- * SIGINT/SIGTERM; 1 an error (or --timeout passed without a request);
- * 2 usage error; 3 the channel could not be opened (no server came).
- * A signal is noticed within a second; while still waiting for the server
- * to appear, only when that wait ends (a second Ctrl-C kills at once).
+ * With --keep-serving the client outlives its server, like a daemon: when
+ * the server closes the channel, the same handle waits for the next server
+ * on the channel's name and serves it.
  *
- * Build against a build tree:
+ * Exit status: 0 the server closed the channel (without --keep-serving), N
+ * requests were served, or SIGINT/SIGTERM; 1 an error (or --timeout passed
+ * without a request); 2 usage error; 3 the channel could not be opened (no
+ * server came).  Ctrl-C ends every wait at once: the handler calls
+ * shmemaphore_interrupt (a second Ctrl-C kills at once).
+ *
+ * Build against the CMake build tree (cmake -S . -B build && cmake --build
+ * build), whose build/lib holds libshmemaphore.so.1, the name the program
+ * loads:
+ *   cc -std=c11 -Wall -Wextra -pedantic -Iinclude c-examples/client.c \
+ *      -Lbuild/lib -lshmemaphore -Wl,-rpath,$PWD/build/lib -o client
+ * against a SwiftPM build (swift build --product shmemaphore), which makes
+ * no libshmemaphore.so.1: make the link first,
+ *   ln -sf libshmemaphore.so .build/debug/libshmemaphore.so.1
  *   cc -std=c11 -Wall -Wextra -pedantic -Iinclude c-examples/client.c \
  *      -L.build/debug -lshmemaphore -Wl,-rpath,$PWD/.build/debug -o client
- * or against an installed library:
+ * or against an installed library (outside the loader's path, add
+ * -Wl,-rpath,<prefix>/lib):
  *   cc -std=c11 -Wall -Wextra -pedantic c-examples/client.c \
  *      $(pkg-config --cflags --libs shmemaphore) -o client
  */
@@ -69,12 +81,6 @@ enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_OPEN = 3 };
 /* A request becomes a file name; file names are at most 255 bytes. */
 #define NAME_MAX_BYTES 255
 
-/* Longest wait inside one library call.  The library retries EINTR itself,
- * so a signal does not end a wait early; waiting in slices of this length is
- * what lets the loop see SIGINT/SIGTERM.  (While waiting, the library also
- * notices within 50 ms when the server closes the channel.) */
-#define WAIT_SLICE_MS 1000
-
 /* Extensions tried after the bare name, in order: the formats stb_image
  * decodes. */
 static const char *const EXTENSIONS[] = {
@@ -82,8 +88,16 @@ static const char *const EXTENSIONS[] = {
 };
 
 static volatile sig_atomic_t stop_signal = 0;
+/* The channel whose wait a signal ends; NULL until it is open. */
+static shmemaphore_channel *volatile signal_channel = NULL;
 
-static void on_signal(int signo) { stop_signal = signo; }
+/* shmemaphore_interrupt is async-signal-safe: the wait in progress (or the
+ * next one) returns SHMEMAPHORE_E_INTERRUPTED, and the loop sees the flag. */
+static void on_signal(int signo)
+{
+    stop_signal = signo;
+    shmemaphore_interrupt(signal_channel);
+}
 
 static double now_ms(void)
 {
@@ -117,6 +131,9 @@ static void usage(FILE *out)
           "                            (default: wait forever)\n"
           "  --attach-timeout SECONDS  how long to wait for the server to create the\n"
           "                            channel (default 10)\n"
+          "  --keep-serving            keep serving across servers, like a daemon: when\n"
+          "                            the server closes the channel, wait for the next\n"
+          "                            one on the same name\n"
           "  --blocking-wait           never spin: sleep in the kernel at once on every\n"
           "                            wait (default: adaptive, spins briefly when that\n"
           "                            pays)\n"
@@ -127,8 +144,8 @@ static void usage(FILE *out)
           "                            name --check-every-turn)\n"
           "  --help                    show this help\n"
           "\n"
-          "Exit status: 0 the server closed the channel, N requests were served, or\n"
-          "SIGINT/SIGTERM; 1 an error, or --timeout passed; 2 usage error; 3 the\n"
+          "Exit status: 0 the server closed the channel (without --keep-serving), N\n"
+          "requests were served, or SIGINT/SIGTERM; 1 an error, or --timeout passed; 2 usage error; 3 the\n"
           "channel could not be opened (for example no server came).\n",
           out);
 }
@@ -262,6 +279,7 @@ int main(int argc, char **argv)
     int64_t idle_timeout_ms = -1; /* -1: wait forever */
     int64_t attach_timeout_ms = 10000;
     uint32_t flags = 0; /* SHMEMAPHORE_FLAG_* from --blocking-wait, --untrusted-peer */
+    int keep_serving = 0;
 
     static const struct option long_options[] = {
         {"channel", required_argument, NULL, 'c'},
@@ -269,6 +287,7 @@ int main(int argc, char **argv)
         {"count", required_argument, NULL, 'N'},
         {"timeout", required_argument, NULL, 't'},
         {"attach-timeout", required_argument, NULL, 'a'},
+        {"keep-serving", no_argument, NULL, 's'},
         {"blocking-wait", no_argument, NULL, 'b'},
         {"untrusted-peer", no_argument, NULL, 'k'},
         {"check-every-turn", no_argument, NULL, 'k'}, /* the former name */
@@ -298,6 +317,7 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 's': keep_serving = 1; break;
         case 'b': flags |= SHMEMAPHORE_FLAG_BLOCKING_WAIT; break;
         case 'k': flags |= SHMEMAPHORE_FLAG_UNTRUSTED_PEER; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -318,11 +338,10 @@ int main(int argc, char **argv)
 
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    /* Install the handlers before opening: if the attach creates the
-     * semaphores and is then interrupted, we still get to clean up (a
-     * client that gives up removes the semaphores it created).  A signal
-     * during the attach takes effect when the attach ends; a second Ctrl-C
-     * kills at once (SA_RESETHAND). */
+    /* Install the handlers before opening: a signal during the attach ends
+     * it (no SA_RESTART) with SHMEMAPHORE_E_INTERRUPTED, and the client
+     * removes the semaphores it created.  A second Ctrl-C kills at once
+     * (SA_RESETHAND). */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -345,7 +364,7 @@ int main(int argc, char **argv)
 
     shmemaphore_channel *ch = NULL;
     rc = shmemaphore_client_open(channel_name, &options, &ch);
-    if (rc == SHMEMAPHORE_E_TIMEOUT && stop_signal) {
+    if (rc == SHMEMAPHORE_E_INTERRUPTED || (rc == SHMEMAPHORE_E_TIMEOUT && stop_signal)) {
         fprintf(stderr, "client: interrupted while waiting for the server\n");
         return EXIT_OK;
     }
@@ -360,27 +379,36 @@ int main(int argc, char **argv)
         return EXIT_OPEN;
     }
 
+    signal_channel = ch;
+    if (stop_signal) /* it came just before the channel was known */
+        shmemaphore_interrupt(ch);
+
     int status = EXIT_OK;
     long served = 0;
     double idle_since = now_ms();
     while (!stop_signal && (count == 0 || served < count)) {
         const uint8_t *request;
         uint64_t length;
-        int64_t slice = WAIT_SLICE_MS;
+        int64_t wait_ms = SHMEMAPHORE_TIMEOUT_INFINITE; /* a signal ends it */
         if (idle_timeout_ms >= 0) {
-            /* Do not overshoot --timeout by up to a whole slice. */
             double left = idle_since + (double)idle_timeout_ms - now_ms();
-            if (left < slice)
-                slice = left > 0 ? (int64_t)left + 1 : 0;
+            wait_ms = left > 0 ? (int64_t)left + 1 : 0;
         }
-        rc = shmemaphore_receive_request(ch, slice, &request, &length);
+        rc = shmemaphore_receive_request(ch, wait_ms, &request, &length);
+        if (rc == SHMEMAPHORE_E_INTERRUPTED)
+            continue; /* the loop looks at the signal flag */
         if (rc == SHMEMAPHORE_E_TIMEOUT) {
             if (idle_timeout_ms >= 0 && now_ms() - idle_since >= (double)idle_timeout_ms) {
                 fprintf(stderr, "client: no request within %.3g s; giving up\n", (double)idle_timeout_ms / 1000.0);
                 status = EXIT_ERROR;
                 break;
             }
-            continue; /* re-check the signal flag, then wait again */
+            continue;
+        }
+        if (rc == SHMEMAPHORE_E_PEER_GONE && keep_serving) {
+            /* The next receive waits for the next server on this name. */
+            fprintf(stderr, "client: server closed the channel; waiting for the next one\n");
+            continue;
         }
         if (rc == SHMEMAPHORE_E_PEER_GONE) {
             fprintf(stderr, "client: server closed the channel\n");
@@ -449,6 +477,7 @@ int main(int argc, char **argv)
 
     /* A client unlinks nothing (the server owns the objects); closing just
      * releases our handles and mappings. */
+    signal_channel = NULL;
     shmemaphore_close(ch);
     return status;
 }

@@ -32,10 +32,21 @@
  * be written) or the run was interrupted, 2 usage error, 3 the channel could
  * not be opened.
  *
- * Build against a build tree:
+ * Ctrl-C ends the wait at once (the handler calls shmemaphore_interrupt);
+ * the channel is closed, so /dev/shm is left clean.
+ *
+ * Build against the CMake build tree (cmake -S . -B build && cmake --build
+ * build), whose build/lib holds libshmemaphore.so.1, the name the program
+ * loads:
+ *   cc -std=c11 -Wall -Wextra -pedantic -Iinclude c-examples/server.c \
+ *      -Lbuild/lib -lshmemaphore -Wl,-rpath,$PWD/build/lib -o server
+ * against a SwiftPM build (swift build --product shmemaphore), which makes
+ * no libshmemaphore.so.1: make the link first,
+ *   ln -sf libshmemaphore.so .build/debug/libshmemaphore.so.1
  *   cc -std=c11 -Wall -Wextra -pedantic -Iinclude c-examples/server.c \
  *      -L.build/debug -lshmemaphore -Wl,-rpath,$PWD/.build/debug -o server
- * or against an installed library:
+ * or against an installed library (outside the loader's path, add
+ * -Wl,-rpath,<prefix>/lib):
  *   cc -std=c11 -Wall -Wextra -pedantic c-examples/server.c \
  *      $(pkg-config --cflags --libs shmemaphore) -o server
  */
@@ -78,11 +89,6 @@ enum {
  * most this long and made of safe characters (see file_stem). */
 #define STEM_MAX_BYTES 64
 
-/* Longest wait inside one library call.  The library retries EINTR itself,
- * so a signal does not cut a wait short; waiting in short slices is what
- * lets us notice a SIGINT/SIGTERM within this many milliseconds. */
-#define WAIT_SLICE_MS 200
-
 /* At most this many bytes of a peer's error message are printed: the message
  * comes from another process and may be arbitrarily long. */
 #define MESSAGE_CAP 200
@@ -99,8 +105,16 @@ struct request {
 /* Set by the signal handler, read by the main loop.  Only a volatile
  * sig_atomic_t may be written from a handler portably. */
 static volatile sig_atomic_t stop_signal = 0;
+/* The channel whose wait a signal ends; NULL until it is open. */
+static shmemaphore_channel *volatile signal_channel = NULL;
 
-static void on_signal(int signo) { stop_signal = signo; }
+/* shmemaphore_interrupt is async-signal-safe: the wait in progress (or the
+ * next one) returns SHMEMAPHORE_E_INTERRUPTED, and the loop sees the flag. */
+static void on_signal(int signo)
+{
+    stop_signal = signo;
+    shmemaphore_interrupt(signal_channel);
+}
 
 /* Monotonic time in milliseconds: immune to wall-clock jumps, as the
  * library's own timeouts are. */
@@ -459,9 +473,9 @@ int main(int argc, char **argv)
     }
 
     /* Catch SIGINT/SIGTERM so that we still close the channel: closing is
-     * what removes the four objects from /dev/shm.  No SA_RESTART: the
-     * library retries interrupted waits anyway.  SA_RESETHAND makes a
-     * second Ctrl-C kill the process at once. */
+     * what removes the four objects from /dev/shm.  No SA_RESTART, so that
+     * a signal also ends a wait by itself.  SA_RESETHAND makes a second
+     * Ctrl-C kill the process at once. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -493,6 +507,8 @@ int main(int argc, char **argv)
         return EXIT_OPEN;
     }
 
+    signal_channel = ch;
+
     int status = EXIT_OK;
     long i;
     for (i = 1; i <= count && !stop_signal; i++) {
@@ -507,21 +523,14 @@ int main(int argc, char **argv)
          * carries a length, and that is what the original apps send. */
         rc = shmemaphore_send_request(ch, req->bytes, req->length);
         if (rc == SHMEMAPHORE_OK) {
-            /* Wait for the answer in slices, checking for a signal between
-             * them.  A timed-out receive leaves the request outstanding;
-             * calling receive again just keeps waiting for the same answer. */
-            double deadline = start + (double)timeout_ms;
-            for (;;) {
-                double left = deadline - now_ms();
-                int64_t slice = left <= 0 ? 0 : left < WAIT_SLICE_MS ? (int64_t)left + 1 : WAIT_SLICE_MS;
-                rc = shmemaphore_receive_response(ch, slice, &resp);
-                if (rc != SHMEMAPHORE_E_TIMEOUT || stop_signal || now_ms() >= deadline)
-                    break;
-            }
+            /* A signal ends this wait (SHMEMAPHORE_E_INTERRUPTED) and
+             * leaves the request outstanding; receiving again would wait
+             * on for the same answer, a new request would give it up. */
+            rc = shmemaphore_receive_response(ch, timeout_ms, &resp);
         }
         double elapsed = now_ms() - start;
 
-        if (rc == SHMEMAPHORE_E_TIMEOUT && stop_signal)
+        if (rc == SHMEMAPHORE_E_INTERRUPTED || (rc == SHMEMAPHORE_E_TIMEOUT && stop_signal))
             break; /* interrupted while waiting: reported below */
 
         if (rc == SHMEMAPHORE_E_TIMEOUT) {
@@ -599,6 +608,7 @@ int main(int argc, char **argv)
 
     /* Always close: it unlinks both segments and both semaphores, so
      * /dev/shm is left clean and a waiting client sees "peer gone". */
+    signal_channel = NULL;
     shmemaphore_close(ch);
     free_requests(requests, request_count);
     return status;

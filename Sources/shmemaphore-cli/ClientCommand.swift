@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// `shmemaphore client`: the original client's job.  Attaches to a channel
@@ -18,8 +19,11 @@ struct ClientCommand: ParsableCommand {
             does not decode gets code 0. One line per request on standard output, \
             e.g. "apple -> img/apple.jpg 640x960x3" or "zebra -> not found".
 
-            Exit status: 0 the server closed the channel, --count requests were \
-            served, or SIGINT/SIGTERM; 1 an error, or --timeout passed without a \
+            With --keep-serving, a server that closes the channel is not the end: \
+            the client waits for the next server on the same name and serves it.
+
+            Exit status: 0 the server closed the channel (without --keep-serving), \
+            --count requests were served, or SIGINT/SIGTERM; 1 an error, or --timeout passed without a \
             request; 2 usage error; 3 the channel could not be opened (no server \
             came within --attach-timeout).
             """
@@ -40,14 +44,14 @@ struct ClientCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How long to wait for the server to create the channel.", valueName: "SECONDS"))
     var attachTimeout: Double = 10
 
+    @Flag(help: "Keep serving across servers, like a daemon: when the server closes the channel, wait for the next one on the same name (until SIGINT/SIGTERM, --count or --timeout).")
+    var keepServing = false
+
     @OptionGroup
     var tuning: ChannelTuningOptions
 
     /// Extensions tried after the bare name, in order: the formats stb decodes.
     static let extensions = ["png", "jpg", "jpeg", "bmp", "tga", "gif", "psd", "hdr", "pic", "pnm", "ppm", "pgm"]
-
-    /// How long one wait for a request lasts, so that signals are noticed.
-    static let waitSlice = Duration.milliseconds(200)
 
     func validate() throws {
         if let count, count < 0 { throw ValidationError("--count must be at least 1 (0 means no limit)") }
@@ -58,13 +62,14 @@ struct ClientCommand: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+            var isDirectory = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory else {
                 throw CommandFailure(.usage, "--dir: \(dir) is not a directory")
             }
             let signals = SignalWatcher.startWatching()
             ignoreBrokenPipes()
             guard let client = try attach(signals: signals) else { return }
+            signals.interruptOnSignal(client.interrupter)
             try serve(client, signals: signals)
         }
     }
@@ -114,16 +119,24 @@ struct ClientCommand: ParsableCommand {
             }
             let request: [UInt8]
             do {
-                request = Array(try client.receiveRequest(timeout: Self.waitSlice))
+                // A signal interrupts this wait (SignalWatcher.interruptOnSignal).
+                request = Array(try client.receiveRequest(timeout: idleTimeout.map { idleSince + $0 - .now }))
             } catch .timeout {
                 if let idleTimeout, ContinuousClock.now - idleSince >= idleTimeout {
                     throw CommandFailure(
                         .failure, "no request within \(Durations.format(timeout ?? 0, decimals: 3)) s; giving up")
                 }
                 continue
+            } catch .interrupted {
+                continue  // the loop looks at the signal
             } catch .peerGone {
-                Console.printError("client: server closed the channel")
-                return
+                guard keepServing else {
+                    Console.printError("client: server closed the channel")
+                    return
+                }
+                // The next receive waits for the next server on this name.
+                Console.printError("client: server closed the channel; waiting for the next one")
+                continue
             } catch {
                 // A malformed request is still ours to answer: best effort, so the server does not hang.
                 try? client.sendError(code: PeerErrorCode.badRequest, message: "malformed request: \(error)")

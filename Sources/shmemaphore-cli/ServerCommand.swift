@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Shmemaphore
 
 /// `shmemaphore server`: the original server's job.  Creates the channel,
@@ -79,7 +80,7 @@ struct ServerCommand: ParsableCommand {
                 do {
                     try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
                 } catch {
-                    throw CommandFailure(.usage, "--out: cannot create \(outputDirectory): \(error.localizedDescription)")
+                    throw CommandFailure(.usage, "--out: cannot create \(outputDirectory): \(ErrorText.describe(error))")
                 }
             }
             let signals = SignalWatcher.startWatching()
@@ -91,6 +92,7 @@ struct ServerCommand: ParsableCommand {
                 throw CommandFailure(.channelUnavailable, "cannot create channel \"\(channel)\": \(error)")
             }
             defer { server.close() }
+            signals.interruptOnSignal(server.interrupter)
             try exchange(over: server, plan: &plan, signals: signals)
         }
     }
@@ -114,7 +116,6 @@ struct ServerCommand: ParsableCommand {
     /// Runs the exchanges, printing one line each; throws to end the run.
     private func exchange(over server: ShmemaphoreServer, plan: inout RequestPlan, signals: SignalWatcher) throws {
         let responseTimeout = Durations.fromSeconds(timeout)
-        let slice = Duration.milliseconds(200)
         for index in 1...count {
             if signals.shouldStop {
                 throw CommandFailure(.failure, "\(signals.receivedSignalName) received after \(index - 1) exchanges; channel closed")
@@ -131,7 +132,8 @@ struct ServerCommand: ParsableCommand {
             var peerMessage: String?
             waiting: while true {
                 do {
-                    let response = try server.receiveResponse(timeout: min(slice, deadline.timeRemaining))
+                    // A signal interrupts this wait (SignalWatcher.interruptOnSignal).
+                    let response = try server.receiveResponse(timeout: deadline.timeRemaining)
                     line.milliseconds = Durations.formatMilliseconds(.now - started)
                     let digest = FNV1a64.hash(response.payload)
                     switch response.kind {
@@ -147,7 +149,7 @@ struct ServerCommand: ParsableCommand {
                         line.savedPath = try save(response, request: request, index: index, in: outputDirectory, line: line)
                     }
                     break waiting
-                } catch .timeout {
+                } catch .timeout, .interrupted {
                     if signals.shouldStop {
                         throw CommandFailure(
                             .failure, "\(signals.receivedSignalName) received while waiting for response \(index); channel closed")
@@ -183,7 +185,7 @@ struct ServerCommand: ParsableCommand {
     private func save(
         _ response: Response, request: [UInt8], index: Int, in directory: String, line: ExchangeLine
     ) throws(ShmemaphoreError) -> String {
-        let stem = (directory as NSString).appendingPathComponent("\(Self.fileStem(for: request))-\(index)")
+        let stem = Paths.join(directory, "\(Self.fileStem(for: request))-\(index)")
         if response.kind == .image {
             let path = "\(stem).\(format.rawValue)"
             do {

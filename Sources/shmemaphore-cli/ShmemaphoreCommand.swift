@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import Glibc
 
 /// The `shmemaphore` command-line tool: the root command and its subcommands.
 ///
@@ -36,7 +36,7 @@ struct ShmemaphoreCommand: ParsableCommand {
         } catch {
             if exitCode(for: error) == .validationFailure {
                 Console.printError(fullMessage(for: error))
-                Foundation.exit(ExitStatus.usage.rawValue)
+                Glibc.exit(ExitStatus.usage.rawValue)
             }
             exit(withError: error)
         }

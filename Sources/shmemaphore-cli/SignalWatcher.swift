@@ -14,7 +14,7 @@ import Synchronization
 /// processes, remove temporary files.
 ///
 /// Call it before starting any thread or child process.  Child processes
-/// started with Foundation.Process get a clean signal mask.
+/// started with ChildSpawn get a clean signal mask.
 final class SignalWatcher: Sendable {
     /// The last signal received, or 0.
     private let lastSignal = Atomic<Int32>(0)
