@@ -854,7 +854,9 @@ package final class ChannelCore {
     /// Waits for a token until `deadline` passes (false): first without any
     /// cost if it is already there, then spinning if `spinPolicy` says it
     /// pays, then sleeping in slices of `livenessInterval`, running
-    /// `whileWaiting` (liveness checks) between slices.
+    /// `whileWaiting` (liveness checks) between slices.  An interrupt
+    /// (`interruptID`), a signal handler or task cancellation ends the wait
+    /// with `interrupted`, leaving the channel's state as it was.
     /// `deadline` is set from `timeout` at the first wait that does not find
     /// the token at once, and kept across the caller's repeated waits (a
     /// dropped token does not restart the timeout); a token already there

@@ -28,7 +28,11 @@ public final class ShmemaphoreClient {
     /// Waits for the next request.
     ///
     /// - Parameter timeout: nil waits forever.
-    /// - Throws: ``ShmemaphoreError/peerGone`` once the server closed the channel.
+    /// - Throws: ``ShmemaphoreError/peerGone`` once when the server closed the
+    ///   channel or died; the next call waits (within its timeout) for a new
+    ///   server on the same name and serves it.  ``ShmemaphoreError/interrupted``
+    ///   when ``interrupter`` was used, a signal handler ran, or the task was
+    ///   cancelled; call again to go on.
     /// - Returns: the request bytes in place in shared memory, valid until the
     ///   next call on this client (reserving a buffer overwrites them).
     public func receiveRequest(timeout: Duration? = nil) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {

@@ -23,6 +23,13 @@ public final class ShmemaphoreServer {
     public var interrupter: ChannelInterrupter { ChannelInterrupter(id: core.interruptID) }
 
     /// Sends a request without waiting for the response.
+    ///
+    /// A request still outstanding (its receive timed out or was
+    /// interrupted) is given up first: its late answer is never returned for
+    /// this one (docs/PROTOCOL.md, "Giving up a request").  With a client
+    /// that numbers no answers (an original app) that is possible only if it
+    /// has not taken the old request or has answered it; else this throws
+    /// ``ShmemaphoreError/wrongState(_:)``.
     public func send(request: UnsafeRawBufferPointer) throws(ShmemaphoreError) {
         try core.sendRequest(request)
     }
@@ -35,7 +42,8 @@ public final class ShmemaphoreServer {
     /// Waits for the response to the outstanding request.
     ///
     /// - Parameter timeout: nil waits forever.  On ``ShmemaphoreError/timeout``
-    ///   the request stays outstanding and this may be called again.
+    ///   or ``ShmemaphoreError/interrupted`` the request stays outstanding:
+    ///   call this again to wait on, or send a new request to give it up.
     /// - Throws: ``ShmemaphoreError/peerError(code:message:)`` when the client
     ///   answered with an error response.
     /// - Returns: a response whose payload is valid until the next call on this server.
