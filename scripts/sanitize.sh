@@ -12,6 +12,10 @@
 #           and its handlers come with the ASan runtime that swiftc links into
 #           every executable.  LeakSanitizer is on.
 # tsan      the same with --sanitize=thread, scratch path .build-tsan.
+#           Both run their tests with every CPU kept busy by another process
+#           (one busy shell loop per CPU, at the tests' own priority), so a
+#           timeout tuned to an idle machine fails here and not on a user's
+#           busy one; SHMEMAPHORE_SANITIZE_LOAD=N runs N loops instead (0: none).
 # valgrind  memcheck over the C programs of the CMake build (default folder
 #           build/; SHMEMAPHORE_BUILD_DIR=DIR for another, configured Release
 #           if new), each in a real session: the C API check, the C examples
@@ -43,6 +47,28 @@ toolchain_bin=$(dirname "$(readlink -f "$swiftc_path")")
 clang="$toolchain_bin/clang"                      # its sanitizer runtimes match swiftc's
 swift_runtime="$toolchain_bin/../lib/swift/linux"  # libdispatch, libBlocksRuntime
 jobs=$(nproc 2>/dev/null || echo 2)
+load=${SHMEMAPHORE_SANITIZE_LOAD:-$jobs}
+case $load in '' | *[!0-9]*) echo "SHMEMAPHORE_SANITIZE_LOAD must be a number of loops" >&2; exit 2 ;; esac
+
+# The CPU load: started just before a test run, and never outliving this script.
+load_pids=()
+start_load() {
+    local _
+    for _ in $(seq 1 "$load"); do
+        sh -c 'while :; do :; done' &
+        load_pids+=($!)
+    done
+}
+stop_load() {
+    [ ${#load_pids[@]} -gt 0 ] || return 0
+    kill "${load_pids[@]}" 2>/dev/null
+    wait "${load_pids[@]}" 2>/dev/null
+    load_pids=()
+}
+cleanup=()
+trap 'stop_load; for command in "${cleanup[@]}"; do eval "$command"; done' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 summary=()
 failed=0
@@ -75,9 +101,12 @@ swift_suite() {
         return
     fi
     local built=$((SECONDS - start))
-    echo "== $name: swift test --skip-build (built in $built s)"
+    echo "== $name: swift test --skip-build (built in $built s; CPUs loaded by $load busy loops)"
+    start_load
     env "${environment[@]}" swift test --skip-build "${flags[@]}" --scratch-path "$scratch" >"$test_log" 2>&1
     local status=$?
+    stop_load
+    local tested=$((SECONDS - start - built))
     local findings
     findings=$(grep -cE 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error: |SUMMARY: UndefinedBehaviorSanitizer' "$test_log")
     local tests
@@ -85,7 +114,7 @@ swift_suite() {
     grep -E '✘|ERROR: |WARNING: ThreadSanitizer|runtime error: |SUMMARY: ' "$test_log" | head -n 60
     [ "$findings" -eq 0 ] && [ "$status" -eq 0 ] && grep -q 'Test run with .* passed' "$test_log" || status=1
     verdict "$name" "$status" $((SECONDS - start)) \
-        "${tests:-no test summary}, $findings sanitizer reports, build $built s, log $test_log"
+        "${tests:-no test summary}, $findings sanitizer reports, build $built s, tests $tested s under $load busy loops, log $test_log"
 }
 
 run_asan() {
@@ -167,8 +196,7 @@ run_valgrind() {
 
     local work
     work=$(mktemp -d)
-    # shellcheck disable=SC2064
-    trap "rm -rf '$work'; rm -f /dev/shm/SEG_${prefix}* /dev/shm/sem.SEM_${prefix}*" EXIT
+    cleanup+=("rm -rf '$work'; rm -f /dev/shm/SEG_${prefix}* /dev/shm/sem.SEM_${prefix}*")
     "$bin/shmemaphore" make-images "$work/img" >"$logs/make-images.log" 2>&1 ||
         { verdict valgrind 1 $((SECONDS - start)) "shmemaphore make-images failed"; return; }
     mkdir -p "$work/out"

@@ -25,8 +25,14 @@
 #define ONE_GIB ((uint64_t)1 << 30) /* payload cap, so a typo cannot exhaust memory */
 #define MAX_COMMAND 256             /* no longer request can be a valid command */
 #define MAX_WORDS 5                 /* verb + up to four numbers */
-#define CLIENT_TIMEOUT_MS 10000
-#define SERVER_TIMEOUT_MS 30000
+/* Each side waits out the other's whole work on the biggest step (a 33 MB
+ * image filled or checked byte by byte, under a sanitizer, on busy CPUs),
+ * plus the other's start-up for the client's attach: minutes, not the
+ * seconds an idle machine needs.  A dead peer is noticed at once through its
+ * liveness lock, and the harness bounds the whole run, so only a hang
+ * waits this long. */
+#define CLIENT_TIMEOUT_MS 120000
+#define SERVER_TIMEOUT_MS 120000
 
 enum kind { CMD_IMAGE, CMD_BYTES, CMD_ERROR, CMD_EMPTY, CMD_NAME, CMD_BIG, CMD_SLEEP };
 

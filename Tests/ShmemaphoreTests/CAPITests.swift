@@ -14,7 +14,7 @@ import Testing
                 unlink("/dev/shm/\(entry)")
             }
         }
-        let result = PeerProcesses.run([program.path, prefix], timeout: 120)
+        let result = PeerProcesses.run([program.path, prefix], timeout: TestSupport.patienceSeconds)
         let failures = result.output.split(separator: "\n").filter { $0.hasPrefix("not ok") }
         #expect(result.status == 0, "c_api_check failed:\n\(failures.joined(separator: "\n"))\n\(result.output.suffix(2000))")
         let summary = result.output.split(separator: "\n").last.map(String.init) ?? ""

@@ -11,7 +11,7 @@ struct CLITests {
 
     @Test func makeImagesWritesTheManifestAndFilesThatDecodeToIt() throws {
         let folder = try TemporaryFolder()
-        let run = CLI.run(["make-images", folder.path], timeout: 60)
+        let run = CLI.run(["make-images", folder.path], timeout: TestSupport.patienceSeconds)
         try #require(run.status == 0, "make-images failed: \(run.stderr)")
         let manifest = try String(contentsOfFile: folder.path + "/MANIFEST", encoding: .utf8)
         let lines = manifest.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
@@ -33,7 +33,7 @@ struct CLITests {
         }
         // The pixels come from a fixed seed: a second run writes the same digests.
         let again = try TemporaryFolder()
-        try #require(CLI.run(["make-images", again.path], timeout: 60).status == 0)
+        try #require(CLI.run(["make-images", again.path], timeout: TestSupport.patienceSeconds).status == 0)
         #expect(try String(contentsOfFile: again.path + "/MANIFEST", encoding: .utf8) == manifest)
     }
 
@@ -51,11 +51,11 @@ struct CLITests {
         try Data("a\nzebra".utf8).write(to: URL(fileURLWithPath: folder.path + "/requests"))
 
         try TestSupport.withChannel { channel in
-            let client = try PeerProcesses.Running([CLI.path, "client", "--channel", channel, "--dir", images])
+            let client = try PeerProcesses.Running([CLI.path, "client", "--channel", channel, "--dir", images, "--attach-timeout", TestSupport.patienceArgument])
             let server = CLI.run(
                 ["server", "--channel", channel, "--requests", folder.path + "/requests", "--count", "5", "--out", out,
-                 "--timeout", "10"], timeout: 30)
-            let clientRun = client.wait(timeout: 10)
+                 "--timeout", TestSupport.patienceArgument], timeout: TestSupport.patienceSeconds * 2)
+            let clientRun = client.wait(timeout: TestSupport.patienceSeconds)
             #expect(server.status == 0, "server: \(server.stderr)")
             #expect(clientRun.status == 0, "client: \(clientRun.output)")
 
@@ -83,10 +83,11 @@ struct CLITests {
         // An empty line is an empty request, answered "bad request" (2).
         try Data("\np\n".utf8).write(to: URL(fileURLWithPath: folder.path + "/requests"))
         try TestSupport.withChannel { channel in
-            let client = try PeerProcesses.Running([CLI.path, "client", "--channel", channel, "--dir", images])
+            let client = try PeerProcesses.Running([CLI.path, "client", "--channel", channel, "--dir", images, "--attach-timeout", TestSupport.patienceArgument])
             let server = CLI.run(
-                ["server", "--channel", channel, "--requests", folder.path + "/requests", "--count", "2"], timeout: 30)
-            let clientRun = client.wait(timeout: 10)
+                ["server", "--channel", channel, "--requests", folder.path + "/requests", "--count", "2", "--timeout", TestSupport.patienceArgument],
+                timeout: TestSupport.patienceSeconds * 2)
+            let clientRun = client.wait(timeout: TestSupport.patienceSeconds)
             #expect(server.status == 0 && clientRun.status == 0, "\(server.stderr)\n\(clientRun.output)")
             let kinds = server.stdout.split(separator: "\n").map { $0.split(separator: " ").prefix(4).joined(separator: " ") }
             #expect(kinds == ["1 0 error 2", "2 1 error 1"], "\(server.stdout)")
@@ -95,14 +96,14 @@ struct CLITests {
     }
 
     @Test func exitStatusesSeparateUsageErrorsFromAMissingServer() throws {
-        #expect(CLI.run(["server", "--count", "0"], timeout: 10).status == 2)
-        #expect(CLI.run(["client", "--channel", "bad\u{1}name", "--dir", "/"], timeout: 10).status == 2)
+        #expect(CLI.run(["server", "--count", "0"], timeout: TestSupport.patienceSeconds).status == 2)
+        #expect(CLI.run(["client", "--channel", "bad\u{1}name", "--dir", "/"], timeout: TestSupport.patienceSeconds).status == 2)
         TestSupport.withChannel { channel in
             let started = Date()
-            let run = CLI.run(["client", "--channel", channel, "--dir", "/", "--attach-timeout", "0.2"], timeout: 10)
+            let run = CLI.run(["client", "--channel", channel, "--dir", "/", "--attach-timeout", "0.2"], timeout: TestSupport.patienceSeconds)
             #expect(run.status == 3, "\(run.stderr)")
             #expect(run.stderr.contains("no server opened channel"), "\(run.stderr)")
-            #expect(Date().timeIntervalSince(started) < 5)
+            #expect(Date().timeIntervalSince(started) < TestSupport.patienceSeconds / 2)
         }
     }
 
@@ -115,7 +116,7 @@ struct CLITests {
             defer { neighbours.forEach(TestSupport.removeObjects) }
             for name in [channel] + neighbours { try makeStaleChannel(name) }
 
-            let run = CLI.run(["rm", channel], timeout: 10)
+            let run = CLI.run(["rm", channel], timeout: TestSupport.patienceSeconds)
             #expect(run.status == 0, "\(run.stderr)")
             #expect(TestSupport.existingObjects(of: channel) == [])
             for name in ["SEG_\(channel)_HEAD", "SEG_\(channel)_DATA", "sem.SEM_\(channel)_REQ", "sem.SEM_\(channel)_RES"] {
@@ -126,9 +127,9 @@ struct CLITests {
             }
 
             // Nothing left to remove, and an invalid name: both fail, and say so.
-            let again = CLI.run(["rm", channel], timeout: 10)
+            let again = CLI.run(["rm", channel], timeout: TestSupport.patienceSeconds)
             #expect(again.status == 1 && again.stderr.contains("none of its four objects exists"), "\(again.stderr)")
-            let invalid = CLI.run(["rm", "bad\u{1}name"], timeout: 10)
+            let invalid = CLI.run(["rm", "bad\u{1}name"], timeout: TestSupport.patienceSeconds)
             #expect(invalid.status == 1 && invalid.stderr.contains("invalid channel name"), "\(invalid.stderr)")
         }
     }
@@ -141,7 +142,7 @@ struct CLITests {
                 let server = try ShmemaphoreServer(channel: alive)
                 defer { server.close() }
 
-                let run = CLI.run(["ls", "--json"], timeout: 30)
+                let run = CLI.run(["ls", "--json"], timeout: TestSupport.patienceSeconds)
                 try #require(run.status == 0, "\(run.stderr)")
                 var states: [String: [String: Any]] = [:]
                 for line in run.stdout.split(separator: "\n") {
@@ -162,7 +163,7 @@ struct CLITests {
                 #expect(objects["data"]?["mode"] as? String == "0600")
                 #expect(objects["req"]?["value"] as? Int == 0)
 
-                let refused = CLI.run(["rm", alive], timeout: 10)
+                let refused = CLI.run(["rm", alive], timeout: TestSupport.patienceSeconds)
                 #expect(refused.status == 1 && refused.stderr.contains("is alive"), "\(refused.stderr)")
                 #expect(TestSupport.existingObjects(of: alive).count == 4)
             }
@@ -191,12 +192,12 @@ struct CLITests {
 
         var lsFailures: [String] = []
         for _ in 0..<Self.hostileRuns {
-            let run = CLI.run(["ls"], timeout: 60)
+            let run = CLI.run(["ls"], timeout: TestSupport.patienceSeconds)
             if run.status != 0 || !run.stdout.contains(channel) { lsFailures.append(run.summary) }
         }
         var rmFailures: [String] = []
         for _ in 0..<Self.hostileRuns {
-            let run = CLI.run(["rm", channel], timeout: 60)
+            let run = CLI.run(["rm", channel], timeout: TestSupport.patienceSeconds)
             if run.status != 1 || !run.stderr.contains("is alive") { rmFailures.append(run.summary) }
         }
         let rounds = churn.stop()
@@ -219,14 +220,14 @@ struct CLITests {
         try files.create(Array("SEG_".utf8) + hostile + Array("_HEAD".utf8), size: 64)
         try files.create(Array("sem.SEM_".utf8) + hostile + Array("_REQ".utf8), size: MemoryLayout<sem_t>.size)
 
-        let table = CLI.run(["ls"], timeout: 60)
+        let table = CLI.run(["ls"], timeout: TestSupport.patienceSeconds)
         try #require(table.status == 0, "\(table.summary)")
         #expect(rawControlCharacters(in: table.stdoutBytes) == [], "\(table.stdout)")
         let row = table.stdout.split(separator: "\n").first { $0.hasPrefix(escaped) }
         #expect(row?.contains("stale") == true, "no row for the channel, on one line:\n\(table.stdout)")
         #expect(table.stdout.contains("SEG_\(escaped)_HEAD") && table.stdout.contains("sem.SEM_\(escaped)_REQ"))
 
-        let json = CLI.run(["ls", "--json"], timeout: 60)
+        let json = CLI.run(["ls", "--json"], timeout: TestSupport.patienceSeconds)
         try #require(json.status == 0, "\(json.summary)")
         #expect(rawControlCharacters(in: json.stdoutBytes) == [], "\(json.stdout)")
         let entries = try json.stdout.split(separator: "\n").map { line in
@@ -237,7 +238,7 @@ struct CLITests {
         #expect(objects["head"]?["path"] as? String == "/dev/shm/SEG_\(escaped)_HEAD")
 
         // A name given to rm is printed the same way (a control character makes it invalid).
-        let removal = CLI.run(["rm", "x\u{1B}]0;owned\u{07}\u{202E}y"], timeout: 30)
+        let removal = CLI.run(["rm", "x\u{1B}]0;owned\u{07}\u{202E}y"], timeout: TestSupport.patienceSeconds)
         #expect(removal.status == 1)
         #expect(rawControlCharacters(in: Array(removal.stderr.utf8)) == [], "\(removal.stderr)")
         #expect(removal.stderr.contains(#"x\x1b]0;owned\x07\xe2\x80\xaey"#), "\(removal.stderr)")
@@ -249,10 +250,11 @@ struct CLITests {
         try Data("a\u{1B}[2Jb\n\u{1B}]0;owned\u{07}\n\u{202E}evil\n".utf8).write(
             to: URL(fileURLWithPath: folder.path + "/requests"))
         try TestSupport.withChannel { channel in
-            let client = try PeerProcesses.Running([CLI.path, "client", "--channel", channel, "--dir", folder.path])
+            let client = try PeerProcesses.Running([CLI.path, "client", "--channel", channel, "--dir", folder.path, "--attach-timeout", TestSupport.patienceArgument])
             let server = CLI.run(
-                ["server", "--channel", channel, "--requests", folder.path + "/requests", "--count", "3"], timeout: 30)
-            let clientRun = client.wait(timeout: 10)
+                ["server", "--channel", channel, "--requests", folder.path + "/requests", "--count", "3", "--timeout", TestSupport.patienceArgument],
+                timeout: TestSupport.patienceSeconds * 2)
+            let clientRun = client.wait(timeout: TestSupport.patienceSeconds)
             #expect(server.status == 0 && clientRun.status == 0, "\(server.stderr)\n\(clientRun.output)")
             for (who, output) in [("server stdout", server.stdout), ("server stderr", server.stderr), ("client", clientRun.output)] {
                 #expect(rawControlCharacters(in: Array(output.utf8)) == [], "\(who): \(output)")
@@ -292,7 +294,7 @@ struct CLITests {
                     && symlink(dataTarget, dataPath) == 0)
             let watch = try FileWatch([semaphoreTarget, headerTarget, dataTarget])
 
-            let listed = CLI.run(["ls", "--json"], timeout: 60)
+            let listed = CLI.run(["ls", "--json"], timeout: TestSupport.patienceSeconds)
             try #require(listed.status == 0, "\(listed.summary)")
             let entry = try #require(
                 try listed.stdout.split(separator: "\n").compactMap {
@@ -305,12 +307,12 @@ struct CLITests {
             // Whoever has the target open does not use the symlink: a lookup by name would follow it.
             #expect(objects["data"]?["pids"] as? [Int] == [], "ls followed the DATA symlink to its target's users: \(entry)")
             #expect(entry["server"] == nil && entry["state"] as? String == "stale", "\(entry)")
-            let table = CLI.run(["ls"], timeout: 60)
+            let table = CLI.run(["ls"], timeout: TestSupport.patienceSeconds)
             let requestRow = table.stdout.split(separator: "\n").first { $0.contains("sem.SEM_\(channel)_REQ") }
             #expect(requestRow?.contains("symlink") == true, "\(table.stdout)")
             #expect(watch.events() == [], "ls opened or touched a symlink's target")
 
-            let removed = CLI.run(["rm", channel], timeout: 30)
+            let removed = CLI.run(["rm", channel], timeout: TestSupport.patienceSeconds)
             #expect(removed.status == 0, "\(removed.summary)")
             #expect(removed.stdout.contains("sem.SEM_\(channel)_REQ (a symlink, not followed)"), "\(removed.stdout)")
             var status = stat()
@@ -327,7 +329,7 @@ struct CLITests {
     // MARK: conformance
 
     @Test func conformanceOfTheSwiftImplementationWithItselfPasses() throws {
-        let run = CLI.run(["conformance", "--only", "swift", "--count", "50"], timeout: 120)
+        let run = CLI.run(["conformance", "--only", "swift", "--count", "50"], timeout: TestSupport.patienceSeconds * 5)
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         let lines = run.stdout.split(separator: "\n")
         #expect(lines.last == "1 passed, 0 failed", "\(run.stdout)")
@@ -341,11 +343,11 @@ struct CLITests {
     /// it holds it.
     private func makeStaleChannel(_ name: String) throws {
         let peer = TestSupport.productsDirectory.appendingPathComponent("shmemaphore-testpeer").path
-        let server = try PeerProcesses.Running([peer, "server", name, "pause:10000"])
-        let deadline = Date().addingTimeInterval(10)
+        let server = try PeerProcesses.Running([peer, "server", name, "pause:600000"])
+        let deadline = Date().addingTimeInterval(TestSupport.patienceSeconds)
         while TestSupport.existingObjects(of: name).count < 4 && Date() < deadline { usleep(2_000) }
         kill(server.process.processIdentifier, SIGKILL)
-        _ = server.wait(timeout: 5)
+        _ = server.wait(timeout: TestSupport.patienceSeconds)
         try #require(TestSupport.existingObjects(of: name).count == 4, "the crashed peer left no objects")
     }
 }

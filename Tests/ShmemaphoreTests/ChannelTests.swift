@@ -25,9 +25,9 @@ struct Pair {
         _ request: [UInt8], answer: (ShmemaphoreClient, UnsafeRawBufferPointer) throws -> Void
     ) throws -> Response {
         try request.withUnsafeBytes { try server.send(request: $0) }
-        let received = try client.receiveRequest(timeout: .seconds(5))
+        let received = try client.receiveRequest(timeout: TestSupport.patience)
         try answer(client, received)
-        return try server.receiveResponse(timeout: .seconds(5))
+        return try server.receiveResponse(timeout: TestSupport.patience)
     }
 }
 
@@ -112,14 +112,14 @@ struct Pair {
             try pair.server.send(request: "a")
             // A second request gives up the first (docs/PROTOCOL.md, "Giving up a request").
             try pair.server.send(request: "b")
-            #expect(Array(try pair.client.receiveRequest(timeout: .seconds(10))) == Array("b".utf8))
+            #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("b".utf8))
             TestSupport.expectCode(ErrorCode.wrongState) { _ = try pair.client.receiveRequest(timeout: .zero) }
             TestSupport.expectCode(ErrorCode.wrongState) { try pair.client.commit(.bytes(0)) }
             let buffer = try pair.client.reserve(8)
             TestSupport.expectCode(ErrorCode.invalidArgument) { try pair.client.commit(.bytes(9)) }
             buffer.copyBytes(from: [1, 2, 3, 4, 5, 6, 7, 8])
             try pair.client.commit(.bytes(8))
-            #expect(try pair.server.receiveResponse(timeout: .seconds(1)).bytes == [1, 2, 3, 4, 5, 6, 7, 8])
+            #expect(try pair.server.receiveResponse(timeout: TestSupport.patience).bytes == [1, 2, 3, 4, 5, 6, 7, 8])
         }
     }
 
@@ -131,9 +131,9 @@ struct Pair {
             TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.client.receiveRequest(timeout: .milliseconds(120)) }
             try pair.server.send(request: "x")
             TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.server.receiveResponse(timeout: .milliseconds(20)) }
-            _ = try pair.client.receiveRequest(timeout: .seconds(1))
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
             try pair.client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
-            #expect(try pair.server.receiveResponse(timeout: .seconds(1)).kind == .bytes)
+            #expect(try pair.server.receiveResponse(timeout: TestSupport.patience).kind == .bytes)
         }
     }
 
@@ -153,7 +153,7 @@ struct Pair {
             let thread = Thread {
                 let outcome = Result { () throws(ShmemaphoreError) -> [UInt8] in
                     let client = try ShmemaphoreClient(channel: name)
-                    let request = Array(try client.receiveRequest(timeout: .seconds(5)))
+                    let request = Array(try client.receiveRequest(timeout: TestSupport.patience))
                     try client.sendError(code: 7, message: "seen")
                     return request
                 }
@@ -163,7 +163,7 @@ struct Pair {
             usleep(100_000)
             let server = try ShmemaphoreServer(channel: name)
             defer { server.close() }
-            TestSupport.expectCode(ErrorCode.peerError) { _ = try server.request("hello", timeout: .seconds(5)) }
+            TestSupport.expectCode(ErrorCode.peerError) { _ = try server.request("hello", timeout: TestSupport.patience) }
             while clientResult.withLock({ $0 }) == nil { usleep(1000) }
             #expect(try clientResult.withLock { $0 }!.get() == Array("hello".utf8))
         }
@@ -175,8 +175,8 @@ struct Pair {
             let client = try ShmemaphoreClient(channel: name)
             server.close()
             let start = ContinuousClock.now
-            TestSupport.expectCode(ErrorCode.peerGone) { _ = try client.receiveRequest(timeout: .seconds(10)) }
-            #expect(ContinuousClock.now - start < .seconds(5))
+            TestSupport.expectCode(ErrorCode.peerGone) { _ = try client.receiveRequest(timeout: TestSupport.patience) }
+            #expect(ContinuousClock.now - start < TestSupport.patience / 2)
             // Reported once; the next receive waits for a new server, and none comes.
             TestSupport.expectCode(ErrorCode.timeout) { _ = try client.receiveRequest(timeout: .zero) }
         }
@@ -188,18 +188,18 @@ struct Pair {
             let client = try ShmemaphoreClient(channel: name)
             // One exchange with the first server: its request number 1 is answered.
             try first.send(request: "before")
-            _ = try client.receiveRequest(timeout: .seconds(5))
+            _ = try client.receiveRequest(timeout: TestSupport.patience)
             try client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
-            _ = try first.receiveResponse(timeout: .seconds(5))
+            _ = try first.receiveResponse(timeout: TestSupport.patience)
             // A crash: the first server vanishes without unlinking anything.
             first.core.abandonForTesting()
             let second = try ShmemaphoreServer(channel: name)
             defer { second.close() }
             // The new server's first request is number 1 again: a new request.
             try second.send(request: "after restart")
-            #expect(Array(try client.receiveRequest(timeout: .seconds(5))) == Array("after restart".utf8))
+            #expect(Array(try client.receiveRequest(timeout: TestSupport.patience)) == Array("after restart".utf8))
             try client.sendError(code: 3, message: "")
-            TestSupport.expectCode(ErrorCode.peerError) { _ = try second.receiveResponse(timeout: .seconds(5)) }
+            TestSupport.expectCode(ErrorCode.peerError) { _ = try second.receiveResponse(timeout: TestSupport.patience) }
         }
     }
 
@@ -219,7 +219,7 @@ struct Pair {
             #expect(TestSupport.existingObjects(of: name).count == 4, "the first server's close removed the second server's objects")
             let client = try ShmemaphoreClient(channel: name)
             try second.send(request: "still here")
-            #expect(Array(try client.receiveRequest(timeout: .seconds(5))) == Array("still here".utf8))
+            #expect(Array(try client.receiveRequest(timeout: TestSupport.patience)) == Array("still here".utf8))
         }
     }
 
@@ -237,7 +237,7 @@ struct Pair {
             TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.client.receiveRequest(timeout: .zero) }
             try pair.server.send(request: "real")
             TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.server.receiveResponse(timeout: .milliseconds(10)) }
-            #expect(Array(try pair.client.receiveRequest(timeout: .seconds(1))) == Array("real".utf8))
+            #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("real".utf8))
         }
     }
 
@@ -292,7 +292,7 @@ struct Pair {
             pair.server.close()
             pair.server.close()  // idempotent
             TestSupport.expectCode(ErrorCode.wrongState) { try pair.server.send(request: "late") }
-            TestSupport.expectCode(ErrorCode.peerGone) { _ = try pair.client.receiveRequest(timeout: .seconds(2)) }
+            TestSupport.expectCode(ErrorCode.peerGone) { _ = try pair.client.receiveRequest(timeout: TestSupport.patience) }
         }
     }
 }
@@ -310,7 +310,7 @@ struct Pair {
             let thread = Thread {
                 let start = ContinuousClock.now
                 let request: [UInt8]
-                do { request = Array(try client.value.receiveRequest(timeout: .seconds(10))) } catch {
+                do { request = Array(try client.value.receiveRequest(timeout: TestSupport.patience)) } catch {
                     Issue.record("the waiting client's receive failed: \(error)")
                     request = []
                 }
@@ -330,7 +330,7 @@ struct Pair {
             while received.withLock({ $0 }) == nil { usleep(1000) }
             let result = received.withLock { $0 }!
             #expect(result.request == Array("after restart".utf8))
-            #expect(result.seconds < 5)
+            #expect(result.seconds < TestSupport.patienceSeconds / 2)
             withExtendedLifetime(first) {}
         }
     }

@@ -28,7 +28,7 @@ enum RawPeer {
             let output = PeerProcesses.cBuildDirectory.appendingPathComponent("shmemaphore-raw-peer")
             let compiler = ProcessInfo.processInfo.environment["CC"] ?? "cc"
             var compileFlags = ["-I/usr/include/stb"], linkFlags = ["-lstb"]
-            let stb = PeerProcesses.run(["pkg-config", "--cflags", "--libs", "stb"], timeout: 30)
+            let stb = PeerProcesses.run(["pkg-config", "--cflags", "--libs", "stb"], timeout: TestSupport.patienceSeconds)
             if stb.status == 0 {
                 let words = stb.output.split(whereSeparator: \.isWhitespace).map(String.init)
                 compileFlags = words.filter { !$0.hasPrefix("-l") && !$0.hasPrefix("-L") }
@@ -37,7 +37,7 @@ enum RawPeer {
             let arguments =
                 [compiler, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic"] + compileFlags
                 + [source, "-o", output.path] + linkFlags + ["-lm"]
-            let result = PeerProcesses.run(arguments, timeout: 120)
+            let result = PeerProcesses.run(arguments, timeout: TestSupport.patienceSeconds)
             let outcome: Result<URL, PeerProcesses.Failure> =
                 result.status == 0
                 ? .success(output) : .failure(PeerProcesses.Failure(description: "compiling raw_peer.c failed:\n\(result.output)"))
@@ -96,7 +96,7 @@ enum FaultKit {
     /// Waits until the client's liveness lock (HEAD byte 1, PROTOCOL.md 9a) is
     /// held, so that a server that looks will see it.  Looks through a
     /// descriptor of its own, as another process would.
-    static func waitForClientLock(on channel: String, timeout: Double = 10) throws {
+    static func waitForClientLock(on channel: String, timeout: Double = TestSupport.patienceSeconds) throws {
         let head = try ChannelName(channel).headerSegment
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -112,7 +112,7 @@ enum FaultKit {
     }
 
     /// Waits until a running peer's output contains `text`.
-    static func waitForOutput(_ peer: PeerProcesses.Running, containing text: String, timeout: Double = 10) throws {
+    static func waitForOutput(_ peer: PeerProcesses.Running, containing text: String, timeout: Double = TestSupport.patienceSeconds) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let output = try? String(contentsOf: peer.log, encoding: .utf8), output.contains(text) { return }
@@ -124,7 +124,7 @@ enum FaultKit {
     }
 
     /// Waits (bounded) until a peer process has ended, e.g. killed itself.
-    static func waitForExit(_ peer: PeerProcesses.Running, timeout: Double = 10) {
+    static func waitForExit(_ peer: PeerProcesses.Running, timeout: Double = TestSupport.patienceSeconds) {
         let deadline = Date().addingTimeInterval(timeout)
         while peer.process.isRunning && Date() < deadline { usleep(2_000) }
     }
@@ -229,7 +229,7 @@ enum FaultTally {
         var testDescription: String { argument }
     }
 
-    static let survivorTimeout: Duration = .seconds(10)
+    static let survivorTimeout: Duration = TestSupport.patience
     /// How long a survivor waits where only a timeout can tell (the Limit).
     static let limitTimeout: Duration = .seconds(1)
 
@@ -257,11 +257,11 @@ enum FaultTally {
         defer { try? FileManager.default.removeItem(atPath: requestFile) }
         try TestSupport.withChannel("rawsrv\(death.argument)") { name in
             let victim = try PeerProcesses.Running([
-                raw, "server", "--channel", name, "--requests", requestFile, "--count", "3", "--timeout", "10",
+                raw, "server", "--channel", name, "--requests", requestFile, "--count", "3", "--timeout", TestSupport.patienceArgument,
                 "--die-at", death.argument,
             ])
             var options = ChannelOptions()
-            options.attachTimeout = .seconds(10)
+            options.attachTimeout = TestSupport.patience
             var client: ShmemaphoreClient? = try ShmemaphoreClient(channel: name, options: options)
             for index in 1..<death.exchange {
                 let request = Array(try client!.receiveRequest(timeout: Self.survivorTimeout))
@@ -297,7 +297,7 @@ enum FaultTally {
                 started = FaultKit.monotonicNanoseconds()
                 (outcome, endedAt) = FaultKit.outcome { () throws(ShmemaphoreError) in _ = try client!.receiveRequest(timeout: wait) }
             }
-            let dead = victim.wait(timeout: 5)
+            let dead = victim.wait(timeout: TestSupport.patienceSeconds)
             #expect(victim.process.terminationReason == .uncaughtSignal && dead.status == SIGKILL, "\(dead.output)")
             let diedAt = try #require(RawPeer.deathInstant(in: dead.output), "\(dead.output)")
             let noticed = Double(endedAt - max(diedAt, started)) / 1e6
@@ -309,7 +309,7 @@ enum FaultTally {
             // is re-opened, one that only timed out follows the restart itself.
             if outcome != .timeout { client = nil }
             let restarted = try PeerProcesses.Running([
-                raw, "server", "--channel", name, "--requests", requestFile, "--count", "2", "--timeout", "10",
+                raw, "server", "--channel", name, "--requests", requestFile, "--count", "2", "--timeout", TestSupport.patienceArgument,
             ])
             if client == nil { client = try ShmemaphoreClient(channel: name, options: options) }
             for index in 1...2 {
@@ -318,7 +318,7 @@ enum FaultTally {
                 try Self.answer(client!, request)
             }
             TestSupport.expectCode(ErrorCode.peerGone) { _ = try client!.receiveRequest(timeout: Self.survivorTimeout) }
-            let finished = restarted.wait(timeout: 10)
+            let finished = restarted.wait(timeout: TestSupport.patienceSeconds)
             #expect(finished.status == 0, "restarted server:\n\(finished.output)")
             for index in 1...2 {
                 let line = RawPeer.bytesLine(index: index, request: requests[index - 1], response: Array("re:".utf8) + requests[index - 1])
@@ -355,7 +355,7 @@ enum FaultTally {
             let server = try ShmemaphoreServer(channel: name)
             defer { server.close() }
             let victim = try PeerProcesses.Running([
-                raw, "client", "--channel", name, "--dir", images, "--attach-timeout", "10", "--die-at", death.argument,
+                raw, "client", "--channel", name, "--dir", images, "--attach-timeout", TestSupport.patienceArgument, "--die-at", death.argument,
             ])
             if death.limit {
                 // It attaches and dies within microseconds: let it finish first.
@@ -373,7 +373,7 @@ enum FaultTally {
                 let response = try server.request("dot", timeout: death.limit ? Self.limitTimeout : Self.survivorTimeout)
                 Issue.record("a response came from a dead client: \(response.kind) \(response.metadata)")
             }
-            let dead = victim.wait(timeout: 5)
+            let dead = victim.wait(timeout: TestSupport.patienceSeconds)
             #expect(victim.process.terminationReason == .uncaughtSignal && dead.status == SIGKILL, "\(dead.output)")
             let diedAt = try #require(RawPeer.deathInstant(in: dead.output), "\(dead.output)")
             let noticed = Double(endedAt - max(diedAt, started)) / 1e6
@@ -387,13 +387,13 @@ enum FaultTally {
             // A restarted client serves the same channel.  After PEER_GONE the
             // request was withdrawn; after a timeout it is still out, and the
             // new client answers it.
-            let restarted = try PeerProcesses.Running([raw, "client", "--channel", name, "--dir", images, "--attach-timeout", "10"])
+            let restarted = try PeerProcesses.Running([raw, "client", "--channel", name, "--dir", images, "--attach-timeout", TestSupport.patienceArgument])
             if outcome == .timeout { Self.expectDot(try server.receiveResponse(timeout: Self.survivorTimeout)) }
             Self.expectDot(try server.request("dot", timeout: Self.survivorTimeout))
             TestSupport.expectCode(ErrorCode.peerError) { _ = try server.request("zebra", timeout: Self.survivorTimeout) }
             Self.expectDot(try server.request("dot", timeout: Self.survivorTimeout))
             server.close()
-            let finished = restarted.wait(timeout: 10)
+            let finished = restarted.wait(timeout: TestSupport.patienceSeconds)
             #expect(finished.status == 0, "restarted client:\n\(finished.output)")
             FaultTally.record(
                 victim: "raw client", step: death.argument, survivor: "library server", outcome: outcome,
@@ -464,12 +464,12 @@ enum FaultTally {
         let noticed = Double(endedAt - killedAt) / 1e6
         #expect(outcome == .peerGone)
         #expect(noticed < 1000, "noticed after \(noticed) ms")
-        _ = victim.wait(timeout: 5)
+        _ = victim.wait(timeout: TestSupport.patienceSeconds)
         // A restarted client resumes; the withdrawn request does not reach it.
         let next = try PeerProcesses.Running([testPeer, "client", name, "2"])
         #expect(try server.request("bytes 7 3", timeout: survivorTimeout).bytes == pattern(count: 7, seed: 3))
         TestSupport.expectCode(ErrorCode.peerError) { _ = try server.request("error 4", timeout: survivorTimeout) }
-        let finished = next.wait(timeout: 10)
+        let finished = next.wait(timeout: TestSupport.patienceSeconds)
         #expect(finished.status == 0, "\(finished.output)")
         FaultTally.record(
             victim: "library client", step: holdingRequest ? "holding a request" : "idle between requests",
@@ -480,7 +480,7 @@ enum FaultTally {
     /// Survivor: an in-process client.
     static func libraryServerKilled(_ name: String, whileWaiting: Bool) throws {
         var options = ChannelOptions()
-        options.attachTimeout = .seconds(10)
+        options.attachTimeout = TestSupport.patience
         let victim = try PeerProcesses.Running(
             [testPeer, "server", name, "bytes:5:1"] + (whileWaiting ? ["bytes:6:2"] : ["pause:60000"]))
         var client: ShmemaphoreClient? = try ShmemaphoreClient(channel: name, options: options)
@@ -492,7 +492,7 @@ enum FaultTally {
             #expect(Array(try client!.receiveRequest(timeout: survivorTimeout)) == Array("bytes 6 2".utf8))
             kill(victim.process.processIdentifier, SIGKILL)
             killedAt = FaultKit.monotonicNanoseconds()
-            _ = victim.wait(timeout: 5)
+            _ = victim.wait(timeout: TestSupport.patienceSeconds)
             // The answer goes out (nobody will read it); the next wait learns of the death.
             try pattern(count: 6, seed: 2).withUnsafeBytes { try client!.send(bytes: $0) }
             started = FaultKit.monotonicNanoseconds()
@@ -508,7 +508,7 @@ enum FaultTally {
         let noticed = Double(endedAt - max(killedAt, started)) / 1e6
         #expect(outcome == .peerGone)
         #expect(noticed < 1000, "noticed after \(noticed) ms")
-        _ = victim.wait(timeout: 5)
+        _ = victim.wait(timeout: TestSupport.patienceSeconds)
         // A restarted server resets the objects it left; a new client serves it.
         client = nil
         let restarted = try PeerProcesses.Running([testPeer, "server", name, "bytes:7:3", "error:5"])
@@ -518,7 +518,7 @@ enum FaultTally {
         #expect(Array(try client!.receiveRequest(timeout: survivorTimeout)) == Array("error 5".utf8))
         try client!.sendError(code: 5, message: "requested error 5")
         TestSupport.expectCode(ErrorCode.peerGone) { _ = try client!.receiveRequest(timeout: survivorTimeout) }
-        let finished = restarted.wait(timeout: 10)
+        let finished = restarted.wait(timeout: TestSupport.patienceSeconds)
         #expect(finished.status == 0, "\(finished.output)")
         FaultTally.record(
             victim: "library server", step: whileWaiting ? "waiting for a response" : "paused between exchanges",
@@ -530,18 +530,18 @@ enum FaultTally {
     static func libraryServerKilledRawClientSurvives(_ name: String) throws {
         let raw = try RawPeer.executable().path
         let survivor = try PeerProcesses.Running([
-            raw, "client", "--channel", name, "--dir", RawPeer.imageDirectory.path, "--attach-timeout", "10",
+            raw, "client", "--channel", name, "--dir", RawPeer.imageDirectory.path, "--attach-timeout", TestSupport.patienceArgument,
         ])
         let victim = try PeerProcesses.Running([testPeer, "server", name, "name:zebra", "pause:60000"])
         try FaultKit.waitForOutput(victim, containing: "pausing")
         kill(victim.process.processIdentifier, SIGKILL)
-        _ = victim.wait(timeout: 5)
+        _ = victim.wait(timeout: TestSupport.patienceSeconds)
         usleep(200_000)
         // No crash and no spurious exit: it cannot know (it tests no locks).
         #expect(survivor.process.isRunning, "the raw client ended when the server died")
-        let restarted = PeerProcesses.run([testPeer, "server", name, "name:zebra", "empty", "name:cat"], timeout: 30)
+        let restarted = PeerProcesses.run([testPeer, "server", name, "name:zebra", "empty", "name:cat"], timeout: TestSupport.patienceSeconds)
         #expect(restarted.status == 0, "restarted server:\n\(restarted.output)")
-        let finished = survivor.wait(timeout: 10)
+        let finished = survivor.wait(timeout: TestSupport.patienceSeconds)
         #expect(finished.status == 0, "raw client:\n\(finished.output)")
         FaultTally.record(
             victim: "library server", step: "paused between exchanges", survivor: "raw client (tests no locks)",

@@ -190,7 +190,7 @@ enum ObjectFiles {
                 do {
                     let response = try request.withUnsafeBytes { bytes in
                         try pair.server.send(request: bytes)
-                        return try pair.server.receiveResponse(timeout: .seconds(30))
+                        return try pair.server.receiveResponse(timeout: TestSupport.patience)
                     }
                     if response.bytes != request.withUnsafeBytes(Self.answer) { wrong += 1 }
                 } catch {
@@ -222,9 +222,9 @@ enum ObjectFiles {
             TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try server.receiveResponse(timeout: .milliseconds(200)) }
             // The request is still outstanding; a client that comes now answers it.
             let client = try ShmemaphoreClient(channel: name)
-            #expect(Array(try client.receiveRequest(timeout: .seconds(5))) == Array("k1".utf8))
+            #expect(Array(try client.receiveRequest(timeout: TestSupport.patience)) == Array("k1".utf8))
             try [UInt8]([4, 2]).withUnsafeBytes { try client.send(bytes: $0) }
-            #expect(try server.receiveResponse(timeout: .seconds(30)).bytes == [4, 2])
+            #expect(try server.receiveResponse(timeout: TestSupport.patience).bytes == [4, 2])
         }
     }
 }
@@ -245,7 +245,7 @@ enum ObjectFiles {
                 _ = try pair.exchange([1]) { client, _ in try big.withUnsafeBytes { try client.send(bytes: $0) } }
             }
             try pair.server.send(request: "x")
-            _ = try pair.client.receiveRequest(timeout: .seconds(5))
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
             try ObjectFiles.truncate(ChannelName.filesystemPath(ofSegment: channel.dataSegment), to: 0)
             // On the fast path the copy faults under the guard: a protocol
             // error, and the request is still held, so a small error answer
@@ -253,11 +253,11 @@ enum ObjectFiles {
             // checked path sees the new size and grows DATA: a success.)
             do {
                 try big.withUnsafeBytes { try pair.client.send(bytes: $0) }
-                #expect(try pair.server.receiveResponse(timeout: .seconds(30)).bytes == big)
+                #expect(try pair.server.receiveResponse(timeout: TestSupport.patience).bytes == big)
             } catch let error as ShmemaphoreError {
                 #expect(error.code == ErrorCode.protocolViolation, "\(error)")
                 try pair.client.sendError(code: PeerErrorCode.unspecified, message: "segment shrank")
-                TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: .seconds(30)) }
+                TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: TestSupport.patience) }
             }
         }
     }
@@ -271,9 +271,9 @@ enum ObjectFiles {
             for _ in 0..<3 {
                 _ = try big.withUnsafeBytes { request in
                     try pair.server.send(request: request)
-                    _ = try pair.client.receiveRequest(timeout: .seconds(5))
+                    _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
                     try pair.client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
-                    return try pair.server.receiveResponse(timeout: .seconds(5))
+                    return try pair.server.receiveResponse(timeout: TestSupport.patience)
                 }
             }
             try ObjectFiles.truncate(ChannelName.filesystemPath(ofSegment: channel.dataSegment), to: 0)
@@ -281,7 +281,7 @@ enum ObjectFiles {
             // ran out on a busy machine (the checked path grows DATA).
             do {
                 try big.withUnsafeBytes { try pair.server.send(request: $0) }
-                #expect(Array(try pair.client.receiveRequest(timeout: .seconds(30))) == big)
+                #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == big)
             } catch let error as ShmemaphoreError {
                 #expect(error.code == ErrorCode.protocolViolation, "\(error)")
             }
@@ -300,11 +300,11 @@ enum ObjectFiles {
             defer { pair.server.close() }
             for _ in 0..<3 { _ = try pair.exchange([1]) { client, request in try client.send(bytes: request) } }
             try pair.server.send(request: "x")
-            _ = try pair.client.receiveRequest(timeout: .seconds(5))
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
             try ObjectFiles.truncate(ChannelName.filesystemPath(ofSegment: channel.headerSegment), to: 0)
             do {
                 try [UInt8](repeating: 1, count: 8).withUnsafeBytes { try pair.client.send(bytes: $0) }
-                #expect(try pair.server.receiveResponse(timeout: .seconds(30)).bytes == [UInt8](repeating: 1, count: 8))
+                #expect(try pair.server.receiveResponse(timeout: TestSupport.patience).bytes == [UInt8](repeating: 1, count: 8))
             } catch let error as ShmemaphoreError {
                 #expect(error.code == ErrorCode.protocolViolation, "\(error)")
             }
@@ -336,9 +336,9 @@ enum ObjectFiles {
             defer { pair.server.close() }
             try pair.server.send(request: "big")
             try ObjectFiles.truncate(ChannelName.filesystemPath(ofSegment: channel.dataSegment), to: 1 << 60)
-            #expect(Array(try pair.client.receiveRequest(timeout: .seconds(5))) == Array("big".utf8))
+            #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("big".utf8))
             try pair.client.sendError(code: PeerErrorCode.badRequest, message: "no")
-            TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: .seconds(30)) }
+            TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: TestSupport.patience) }
         }
     }
 }
@@ -349,7 +349,7 @@ enum ObjectFiles {
     @Test func faultsOutsideTheLibraryAreNotHiddenAndSemaphoresAreGuarded() throws {
         try TestSupport.withChannel { name in
             let program = try PeerProcesses.cProgram("sigbus_chain.c")
-            let result = PeerProcesses.run([program.path, name], timeout: 120)
+            let result = PeerProcesses.run([program.path, name], timeout: TestSupport.patienceSeconds)
             defer { ["a", "b", "c"].forEach { TestSupport.removeObjects(of: "\(name)-\($0)") } }
             #expect(result.status == 0, "\(result.output)")
             #expect(result.output.contains("3 passed, 0 failed"), "\(result.output)")

@@ -38,7 +38,7 @@ import Testing
     static func text(_ response: Response) -> String { String(decoding: response.payload, as: UTF8.self) }
 
     /// A generous bound for an answer the client gives at once (sanitizers, a loaded machine).
-    static let answerTimeout: Duration = .seconds(60)
+    static let answerTimeout = TestSupport.patience
 
     @Test(arguments: PeerProcesses.Implementation.allCases)
     func ctrlCEndsAnInfiniteWaitAndTheClientGoesOn(_ implementation: PeerProcesses.Implementation) throws {
@@ -120,15 +120,15 @@ import Testing
             let pair = try Pair(name)
             defer { pair.server.close() }
             try pair.server.send(request: "A")
-            #expect(Array(try pair.client.receiveRequest(timeout: .seconds(10))) == Array("A".utf8))
+            #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("A".utf8))
             TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.server.receiveResponse(timeout: .milliseconds(1)) }
             try pair.server.send(request: "B")  // gives up A
             try Array("answer to A".utf8).withUnsafeBytes { try pair.client.send(bytes: $0) }
             // Only the late token is there: dropped (wrong exchange number), never returned.
             TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.server.receiveResponse(timeout: .milliseconds(100)) }
-            #expect(Array(try pair.client.receiveRequest(timeout: .seconds(10))) == Array("B".utf8))
+            #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("B".utf8))
             try Array("answer to B".utf8).withUnsafeBytes { try pair.client.send(bytes: $0) }
-            #expect(Self.text(try pair.server.receiveResponse(timeout: .seconds(10))) == "answer to B")
+            #expect(Self.text(try pair.server.receiveResponse(timeout: TestSupport.patience)) == "answer to B")
             for round in 1...10 {
                 let response = try pair.exchange(Array("R\(round)".utf8)) { client, request in
                     try Array("answer to \(String(decoding: request, as: UTF8.self))".utf8).withUnsafeBytes { try client.send(bytes: $0) }
@@ -148,13 +148,13 @@ import Testing
             defer { pair.server.close() }
             try pair.server.send(request: "untaken")
             try pair.server.send(request: "taken")  // "untaken" was withdrawn
-            #expect(Array(try pair.client.receiveRequest(timeout: .seconds(10))) == Array("taken".utf8))
+            #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("taken".utf8))
             TestSupport.expectCode(ErrorCode.wrongState) { try pair.server.send(request: "too soon") }
             try Array("late".utf8).withUnsafeBytes { try pair.client.send(bytes: $0) }
             try pair.server.send(request: "after")  // the late answer came: dropped
-            #expect(Array(try pair.client.receiveRequest(timeout: .seconds(10))) == Array("after".utf8))
+            #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("after".utf8))
             try Array("fresh".utf8).withUnsafeBytes { try pair.client.send(bytes: $0) }
-            #expect(Self.text(try pair.server.receiveResponse(timeout: .seconds(10))) == "fresh")
+            #expect(Self.text(try pair.server.receiveResponse(timeout: TestSupport.patience)) == "fresh")
         }
     }
 
@@ -164,11 +164,11 @@ import Testing
             let client = try ShmemaphoreClient(channel: name)
             for generation in 1...3 {
                 try server.send(request: "g\(generation)")
-                #expect(Array(try client.receiveRequest(timeout: .seconds(10))) == Array("g\(generation)".utf8))
+                #expect(Array(try client.receiveRequest(timeout: TestSupport.patience)) == Array("g\(generation)".utf8))
                 try Array("a\(generation)".utf8).withUnsafeBytes { try client.send(bytes: $0) }
-                #expect(Self.text(try server.receiveResponse(timeout: .seconds(10))) == "a\(generation)")
+                #expect(Self.text(try server.receiveResponse(timeout: TestSupport.patience)) == "a\(generation)")
                 server.close()
-                TestSupport.expectCode(ErrorCode.peerGone) { _ = try client.receiveRequest(timeout: .seconds(10)) }
+                TestSupport.expectCode(ErrorCode.peerGone) { _ = try client.receiveRequest(timeout: TestSupport.patience) }
                 // No server yet: the wait for one times out, and may be made again.
                 TestSupport.expectCode(ErrorCode.timeout) { _ = try client.receiveRequest(timeout: .milliseconds(20)) }
                 server = try ShmemaphoreServer(channel: name)
@@ -193,7 +193,7 @@ import Testing
             TestSupport.expectCode(ErrorCode.interrupted) { _ = try pair.client.receiveRequest() }
             #expect(ErrorCode.name(of: ErrorCode.interrupted) == "EINTR")
             pair.server.close()
-            _ = try? pair.client.receiveRequest(timeout: .seconds(5))  // PEER_GONE
+            _ = try? pair.client.receiveRequest(timeout: TestSupport.patience)  // PEER_GONE
         }
     }
 

@@ -53,30 +53,30 @@ import Testing
 
             // Client answers a 2×1×3 image: HEAD = {6, 2, 1, 3}, DATA = the
             // pixels, answer number 1 (HEAD bytes 48-55).
-            _ = try pair.client.receiveRequest(timeout: .seconds(1))
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
             let pixels: [UInt8] = [1, 2, 3, 4, 5, 6]
             try pixels.withUnsafeBytes { try pair.client.send(.image(width: 2, height: 1, channels: 3), payload: $0) }
             #expect(Self.hex(try Self.wireWords(ofFile: head, request: 1, answer: 1)) == Self.hex(Self.words(6, 2, 1, 3)))
             #expect(Array(try Self.bytes(ofFile: data).prefix(6)) == pixels)
-            _ = try pair.server.receiveResponse(timeout: .seconds(1))
+            _ = try pair.server.receiveResponse(timeout: TestSupport.patience)
 
             // Server sends "cat"; only word 0 changes, the rest is stale.
             try pair.server.send(request: "cat")
             #expect(Self.hex(try Self.wireWords(ofFile: head, request: 2, answer: 1)) == Self.hex(Self.words(3, 2, 1, 3)))
 
             // Client answers an error: {18, 1, 0, UINT64_MAX} and the message.
-            _ = try pair.client.receiveRequest(timeout: .seconds(1))
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
             try pair.client.sendError(code: 1, message: "no such image: cat")
             #expect(Self.hex(try Self.wireWords(ofFile: head, request: 2, answer: 2)) == Self.hex(Self.words(18, 1, 0, .max)))
             #expect(Array(try Self.bytes(ofFile: data).prefix(18)) == Array("no such image: cat".utf8))
-            TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: .seconds(1)) }
+            TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: TestSupport.patience) }
 
             // Raw bytes: {5, 0, 0, 0}.
             try pair.server.send(request: "raw")
-            _ = try pair.client.receiveRequest(timeout: .seconds(1))
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
             try [UInt8]([9, 8, 7, 6, 5]).withUnsafeBytes { try pair.client.send(bytes: $0) }
             #expect(Self.hex(try Self.wireWords(ofFile: head, request: 3, answer: 3)) == Self.hex(Self.words(5, 0, 0, 0)))
-            _ = try pair.server.receiveResponse(timeout: .seconds(1))
+            _ = try pair.server.receiveResponse(timeout: TestSupport.patience)
         }
     }
 
@@ -110,9 +110,9 @@ import Testing
             // Two exchanges: the first establishes trust, the second uses it.
             for text in ["one", "two"] {
                 try first.send(request: text)
-                #expect(String(decoding: try client.receiveRequest(timeout: .seconds(5)), as: UTF8.self) == text)
+                #expect(String(decoding: try client.receiveRequest(timeout: TestSupport.patience), as: UTF8.self) == text)
                 try client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
-                _ = try first.receiveResponse(timeout: .seconds(5))
+                _ = try first.receiveResponse(timeout: TestSupport.patience)
             }
             let oldHead = shm_open(try ChannelName(name).headerSegment, O_RDONLY, 0)
             try #require(oldHead >= 0)
@@ -128,10 +128,10 @@ import Testing
             #expect(withUnsafeBytes(of: marker.littleEndian) { Array($0) } == Array("RETIRED!".utf8))
 
             try second.send(request: "three, from the new server")
-            let request = try client.receiveRequest(timeout: .seconds(5))
+            let request = try client.receiveRequest(timeout: TestSupport.patience)
             #expect(String(decoding: request, as: UTF8.self) == "three, from the new server")
             try client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
-            _ = try second.receiveResponse(timeout: .seconds(5))
+            _ = try second.receiveResponse(timeout: TestSupport.patience)
             second.close()
             first.close()
         }
@@ -217,13 +217,13 @@ import Testing
             defer { pair.server.close() }
             let channel = try ChannelName(name)
             try pair.server.send(request: "x")
-            _ = try pair.client.receiveRequest(timeout: .seconds(1))
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
             let buffer = try pair.client.reserve(100_000)
             buffer.initializeMemory(as: UInt8.self, repeating: 7)
             try pair.client.commit(.bytes(100_000))
             // An original peer shrinks DATA to the length it last used.
             try Self.truncate(channel.dataSegment, to: 10)
-            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.server.receiveResponse(timeout: .seconds(1)) }
+            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.server.receiveResponse(timeout: TestSupport.patience) }
             // The next exchange works: the writer grows the segment again.
             let response = try pair.exchange([1]) { client, request in try client.send(bytes: request) }
             #expect(response.bytes == [1])
@@ -237,15 +237,15 @@ import Testing
             defer { pair.server.close() }
             let channel = try ChannelName(name)
             try pair.server.send(request: "x")
-            _ = try pair.client.receiveRequest(timeout: .seconds(1))
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
             try pair.client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
             try Self.truncate(channel.headerSegment, to: 8)
-            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.server.receiveResponse(timeout: .seconds(1)) }
+            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.server.receiveResponse(timeout: TestSupport.patience) }
             // A request header truncated to nothing: the client still holds the
             // request and can answer it with an error.
             try pair.server.send(request: "y")
             try Self.truncate(channel.headerSegment, to: 0)
-            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.client.receiveRequest(timeout: .seconds(1)) }
+            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.client.receiveRequest(timeout: TestSupport.patience) }
             try pair.client.sendError(code: PeerErrorCode.badRequest, message: "unreadable request")
             // Between two numbering peers the answer number was cut off with
             // HEAD: the answer cannot be matched, which is a protocol error
@@ -253,7 +253,7 @@ import Testing
             let (serverOptions, clientOptions) = Self.checkingConfigurations[configuration]
             let numbered = !serverOptions.emulatesOriginalPeer && !clientOptions.emulatesOriginalPeer
             TestSupport.expectCode(numbered ? ErrorCode.protocolViolation : ErrorCode.peerError) {
-                _ = try pair.server.receiveResponse(timeout: .seconds(30))
+                _ = try pair.server.receiveResponse(timeout: TestSupport.patience)
             }
         }
     }
@@ -270,10 +270,10 @@ import Testing
             let pair = try Pair(name)
             defer { pair.server.close() }
             try pair.server.send(request: "x")
-            _ = try pair.client.receiveRequest(timeout: .seconds(1))
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
             try pair.client.send(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
             try Self.writeWords(try ChannelName(name).headerSegment, words)
-            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.server.receiveResponse(timeout: .seconds(1)) }
+            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.server.receiveResponse(timeout: TestSupport.patience) }
         }
     }
 
@@ -283,9 +283,9 @@ import Testing
             defer { pair.server.close() }
             try pair.server.send(request: "x")
             try Self.writeWords(try ChannelName(name).headerSegment, [1 << 40])
-            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.client.receiveRequest(timeout: .seconds(1)) }
+            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.client.receiveRequest(timeout: TestSupport.patience) }
             try pair.client.sendError(code: 2, message: "")
-            TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: .seconds(1)) }
+            TestSupport.expectCode(ErrorCode.peerError) { _ = try pair.server.receiveResponse(timeout: TestSupport.patience) }
         }
     }
 }
@@ -368,9 +368,9 @@ import Testing
             try NamedSemaphore.attach(try ChannelName(name).responseSemaphore, options: ChannelOptions()).post()
             try pair.server.send(request: "second")
             TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.server.receiveResponse(timeout: .milliseconds(100)) }
-            _ = try pair.client.receiveRequest(timeout: .seconds(1))
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
             try [UInt8]([2]).withUnsafeBytes { try pair.client.send(bytes: $0) }
-            #expect(try pair.server.receiveResponse(timeout: .seconds(1)).bytes == [2])
+            #expect(try pair.server.receiveResponse(timeout: TestSupport.patience).bytes == [2])
         }
     }
 }

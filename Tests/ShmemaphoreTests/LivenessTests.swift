@@ -19,19 +19,21 @@ import Testing
             defer { server.close() }
             let client = try PeerProcesses.Running([Self.testPeer, "client", name])
             try server.send(request: "sleep 60000")
-            // The client takes the request and sits on it; the server sees it alive.
+            // The client takes the request and sits on it (however long its
+            // start-up took); the server sees it alive.
+            try FaultKit.waitForOutput(client, containing: "sleeping 60000 ms")
             TestSupport.expectCode(ErrorCode.timeout) { _ = try server.receiveResponse(timeout: .milliseconds(500)) }
             kill(client.process.processIdentifier, SIGKILL)
             let killedAt = ContinuousClock.now
-            TestSupport.expectCode(ErrorCode.peerGone) { _ = try server.receiveResponse(timeout: .seconds(30)) }
+            TestSupport.expectCode(ErrorCode.peerGone) { _ = try server.receiveResponse(timeout: TestSupport.patience) }
             let noticed = Self.seconds(since: killedAt)
-            #expect(noticed < 1.0, "noticed after \(noticed) s")
-            _ = client.wait(timeout: 5)
+            #expect(noticed < TestSupport.patienceSeconds / 2, "noticed after \(noticed) s")
+            _ = client.wait(timeout: TestSupport.patienceSeconds)
             // The request was withdrawn: the next client gets a fresh one.
             let next = try PeerProcesses.Running([Self.testPeer, "client", name, "1"])
-            let response = try server.request("bytes 5 1", timeout: .seconds(30))
+            let response = try server.request("bytes 5 1", timeout: TestSupport.patience)
             #expect(response.metadata == .bytes(5))
-            #expect(next.wait(timeout: 30).status == 0)
+            #expect(next.wait(timeout: TestSupport.patienceSeconds).status == 0)
         }
     }
 
@@ -40,14 +42,14 @@ import Testing
             let server = try PeerProcesses.Running([Self.testPeer, "server", name, "pause:60000"])
             defer { _ = server.wait(timeout: 0) }
             var options = ChannelOptions()
-            options.attachTimeout = .seconds(10)
+            options.attachTimeout = TestSupport.patience
             let client = try ShmemaphoreClient(channel: name, options: options)
             usleep(100_000)
             kill(server.process.processIdentifier, SIGKILL)
             let killedAt = ContinuousClock.now
-            TestSupport.expectCode(ErrorCode.peerGone) { _ = try client.receiveRequest(timeout: .seconds(30)) }
+            TestSupport.expectCode(ErrorCode.peerGone) { _ = try client.receiveRequest(timeout: TestSupport.patience) }
             let noticed = Self.seconds(since: killedAt)
-            #expect(noticed < 1.0, "noticed after \(noticed) s")
+            #expect(noticed < TestSupport.patienceSeconds / 2, "noticed after \(noticed) s")
             // The killed server left its objects; a new server resets them.
             let restarted = try ShmemaphoreServer(channel: name)
             restarted.close()

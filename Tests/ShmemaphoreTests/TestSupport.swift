@@ -23,6 +23,17 @@ enum TestSupport {
         return directory
     }()
 
+    /// How long a test waits for something that is bound to happen (an
+    /// answer, a peer's start-up or exit, a tool's whole run): far beyond what
+    /// the slowest run needs (a sanitizer on CPUs busy with other work), so
+    /// only a hang ever waits it out.  Tests that want a timeout to happen use
+    /// short ones of their own; a test that checks something happened "long
+    /// before a timeout" waits `patience` and expects less than half of it.
+    static let patience: Duration = .seconds(120)
+    static let patienceSeconds: Double = 120
+    /// `patience` as a command-line number of seconds, for peers and the tool.
+    static let patienceArgument = "120"
+
     private static let counter = Mutex(0)
 
     /// A channel name no other test (or test run) uses.

@@ -21,8 +21,8 @@ import Testing
         try TestSupport.withChannel("pair\(server.rawValue)\(client.rawValue)") { name in
             // The client starts first and waits for the server, as users often do.
             let clientProcess = try PeerProcesses.Running(try PeerProcesses.peerCommand(client) + ["client", name])
-            let serverResult = PeerProcesses.run(try PeerProcesses.peerCommand(server) + ["server", name] + Self.steps, timeout: 120)
-            let clientResult = clientProcess.wait(timeout: 30)
+            let serverResult = PeerProcesses.run(try PeerProcesses.peerCommand(server) + ["server", name] + Self.steps, timeout: TestSupport.patienceSeconds * 5)
+            let clientResult = clientProcess.wait(timeout: TestSupport.patienceSeconds)
             #expect(serverResult.status == 0, "server (\(server)) failed:\n\(serverResult.output)")
             #expect(clientResult.status == 0, "client (\(client)) failed:\n\(clientResult.output)")
             #expect(serverResult.output.components(separatedBy: " ok").count - 1 == Self.steps.count, "\(serverResult.output)")
@@ -37,15 +37,15 @@ import Testing
             defer { server.close() }
             // The client sits on its first request long enough for the server
             // to see its liveness lock, then answers a second and exits.
-            #expect(try server.request("sleep 300", timeout: .seconds(30)).metadata == .bytes(0))
-            let second = try server.request("bytes 3 1", timeout: .seconds(30))
+            #expect(try server.request("sleep 300", timeout: TestSupport.patience).metadata == .bytes(0))
+            let second = try server.request("bytes 3 1", timeout: TestSupport.patience)
             #expect(second.metadata == .bytes(3))
-            #expect(clientProcess.wait(timeout: 30).status == 0)
+            #expect(clientProcess.wait(timeout: TestSupport.patienceSeconds).status == 0)
             // The client exited: its liveness lock is gone, so the next request
             // fails fast with PEER_GONE instead of waiting out a long timeout.
             let start = ContinuousClock.now
-            TestSupport.expectCode(ErrorCode.peerGone) { _ = try server.request("bytes 3 1", timeout: .seconds(30)) }
-            #expect(ContinuousClock.now - start < .seconds(2))
+            TestSupport.expectCode(ErrorCode.peerGone) { _ = try server.request("bytes 3 1", timeout: TestSupport.patience) }
+            #expect(ContinuousClock.now - start < TestSupport.patience / 2)
         }
     }
 }
