@@ -7,6 +7,12 @@
 import Glibc
 import Shmemaphore
 
+/// How long a peer waits for the other side, as Tests/CPeer/c_peer.c does
+/// (CLIENT_TIMEOUT_MS, SERVER_TIMEOUT_MS): it must cover the other side's
+/// work on the biggest step (a 33 MB image) under a sanitizer on a busy
+/// machine, so it is generous; it only turns a hang into a failure.
+let peerPatience: Duration = .seconds(120)
+
 /// Byte `index` of the deterministic payload for `seed` (PEER-SPEC.md, "Pattern").
 @inline(__always)
 func pattern(seed: UInt64, index: UInt64) -> UInt8 {
@@ -95,7 +101,7 @@ func runServer(channel: String, steps: [String]) -> Never {
         }
         let request = step.request
         let outcome = request.withUnsafeBytes { bytes in
-            Result { () throws(ShmemaphoreError) in try server.request(bytes, timeout: .seconds(30)) }
+            Result { () throws(ShmemaphoreError) in try server.request(bytes, timeout: peerPatience) }
         }
         let problem: String? = {
             switch (step, outcome) {
@@ -134,13 +140,13 @@ func runServer(channel: String, steps: [String]) -> Never {
 
 func runClient(channel: String, maximum: Int?) -> Never {
     var options = ChannelOptions()
-    options.attachTimeout = .seconds(10)
+    options.attachTimeout = peerPatience
     let client: ShmemaphoreClient
     do { client = try ShmemaphoreClient(channel: channel, options: options) } catch { fail("client: open: \(error)") }
     var served = 0
     while maximum.map({ served < $0 }) ?? true {
         do {
-            let request = try client.receiveRequest(timeout: .seconds(10))
+            let request = try client.receiveRequest(timeout: peerPatience)
             // Commands are short; anything longer cannot be one (and may be huge).
             let words = request.count <= 256 ? String(decoding: request, as: UTF8.self).split(separator: " ").map(String.init) : []
             let numbers = words.dropFirst().compactMap { UInt64($0) }
@@ -205,7 +211,7 @@ func microsecondsSinceSignal() -> Int64 {
 /// ("slow:N:R" after N ms; "quit" ends), and goes on after SIGINT.
 func runInterruptibleClient(channel: String) -> Never {
     var options = ChannelOptions()
-    options.attachTimeout = .seconds(60)
+    options.attachTimeout = peerPatience
     let client: ShmemaphoreClient
     do { client = try ShmemaphoreClient(channel: channel, options: options) } catch { fail("client: open: \(error)") }
     signalInterrupter = client.interrupter
