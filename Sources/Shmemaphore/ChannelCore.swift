@@ -92,6 +92,10 @@ package final class ChannelCore {
     /// none, an original app), and of the last one answered.
     private var heldRequestNumber: UInt64 = 0
     private var answeredRequestNumber: UInt64 = 0
+    /// Client: whether the server held the request-numbers lock when this
+    /// channel attached to its HEAD: then every request carries a number,
+    /// and a token while HEAD's number is 0 comes before its first request.
+    private var serverNumbersRequests = false
     /// Untrusted-peer mode: payloads are copied here, out of shared memory,
     /// before the caller sees them (grown, never shrunk; freed at deinit).
     private var privateCopy = UnsafeMutableRawBufferPointer(start: nil, count: 0)
@@ -188,7 +192,7 @@ package final class ChannelCore {
         }
         guard let header else { throw .busy("the header segment of channel \(name) keeps being re-created by another process") }
         // Held for the channel's life; the kernel drops it if this process dies.
-        if locks, try !header.lock(at: Wire.serverLivenessByte) {
+        if locks, try !Self.takeServerLocks(on: header) {
             // Another server found our new HEAD first and claimed it: it is
             // that server's channel now; leave everything to it.
             throw .busy("another server claimed channel \(name) at the same moment")
@@ -446,7 +450,7 @@ package final class ChannelCore {
     private func replaceSegments() throws(ShmemaphoreError) {
         let newHeader = try Self.createReplacement(of: name.headerSegment, size: Wire.headerSegmentSize, options: options)
         do throws(ShmemaphoreError) {
-            guard try newHeader.lock(at: Wire.serverLivenessByte) else {
+            guard try Self.takeServerLocks(on: newHeader) else {
                 throw .busy("another process locked the replacement header segment \(newHeader.name)")
             }
             let newData = try Self.createReplacement(of: name.dataSegment, size: Wire.initialDataSegmentSize, options: options)
@@ -511,8 +515,9 @@ package final class ChannelCore {
     /// data segment (in untrusted-peer mode: in private memory) and is valid
     /// until the next call on this channel.
     ///
-    /// A token that comes with the number of the request answered last is
-    /// no request (a third process posted REQ, or a double post): it is
+    /// A token that comes with the number of the request answered last, or
+    /// with no number from a server that numbers its requests, is no
+    /// request (a third process posted REQ, or a double post): it is
     /// dropped without touching the segments, whose turn is the server's,
     /// and the wait goes on.
     package func receiveRequest(timeout: Duration?) throws(ShmemaphoreError) -> UnsafeRawBufferPointer {
@@ -547,16 +552,19 @@ package final class ChannelCore {
                 }
             }
             let dataStatus = trustedHead == nil ? try dataStatusFollowingServer() : nil
-            let number: UInt64
+            let number: UInt64?
             if let trustedHead { number = trustedHead.number } else { number = try readRequestNumber() }
-            if number != 0 && number == answeredRequestNumber {
+            // Not a request: the one answered last again, or nothing yet
+            // from a server that numbers every request.  A HEAD cut short of
+            // the number (nil) is read as a request, whose reading reports it.
+            if let number, number == 0 ? serverNumbersRequests : number == answeredRequestNumber {
                 turnDataStatus = nil
                 continue
             }
             // From here on the server waits for an answer: even a malformed request
             // leaves the client holding it, so that it can still answer with an error.
             state = .holdingRequest
-            heldRequestNumber = number
+            heldRequestNumber = number ?? 0
             do {
                 return try readHeldRequest(trustedHead: trustedHead, dataStatus: dataStatus)
             } catch {
@@ -587,12 +595,12 @@ package final class ChannelCore {
     }
 
     /// The request number in HEAD, read with pread (0 when the server
-    /// writes none, or HEAD is too short to hold one).
-    private func readRequestNumber() throws(ShmemaphoreError) -> UInt64 {
+    /// writes none; nil when HEAD is too short to hold one).
+    private func readRequestNumber() throws(ShmemaphoreError) -> UInt64? {
         if options.emulatesOriginalPeer { return 0 }
         var number: UInt64 = 0
         let read = try header.read(into: &number, count: 8, offset: Wire.requestNumberOffset)
-        return read == 8 ? number : 0
+        return read == 8 ? number : nil
     }
 
     /// Answers the held request with a copy of `payload` (client).
@@ -913,8 +921,17 @@ package final class ChannelCore {
 
     // MARK: Liveness (docs/PROTOCOL.md, "Liveness")
 
+    /// Server: the liveness lock and the request-numbers lock on a HEAD it
+    /// just created, before DATA exists (a client attaches only once DATA
+    /// does, so it finds both).  False when another process holds either.
+    private static func takeServerLocks(on header: SharedSegment) throws(ShmemaphoreError) -> Bool {
+        guard try header.lock(at: Wire.serverLivenessByte) else { return false }
+        return try header.lock(at: Wire.requestNumbersByte)
+    }
+
     /// Client: takes the client's lock on HEAD (refusing to be a second
-    /// client) and notes whether the server holds its own.
+    /// client) and notes whether the server holds its own, and whether it
+    /// numbers its requests.
     private func takeClientLivenessLock() throws(ShmemaphoreError) {
         if !options.emulatesOriginalPeer {
             // One lock over the liveness byte and the answer-numbers byte.
@@ -923,6 +940,10 @@ package final class ChannelCore {
             }
         }
         peerLockSeen = try header.isByteLocked(at: Wire.serverLivenessByte)
+        // Taken before DATA was created, so final for this HEAD; a server of
+        // an earlier version (or an original app) holds none.
+        serverNumbersRequests = false
+        if !options.emulatesOriginalPeer { serverNumbersRequests = try header.isByteLocked(at: Wire.requestNumbersByte) }
     }
 
     /// Server: whether the client holds its liveness lock, noting whether it

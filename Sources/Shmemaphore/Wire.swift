@@ -42,6 +42,11 @@ public enum Wire {
     /// its answers (docs/PROTOCOL.md, "Exchange numbers"): its one lock then
     /// spans bytes 1-2.  A client that locks byte 1 only numbers none.
     public static let answerNumbersByte = 2
+    /// Byte of HEAD on which a server that numbers its requests holds a
+    /// second lock, taken before it creates DATA (docs/PROTOCOL.md,
+    /// "Exchange numbers"): its client then knows that a request number
+    /// of 0 means "no request yet", not "a server that numbers none".
+    public static let requestNumbersByte = 3
 }
 
 /// The four words of a response header, exactly as on the wire.

@@ -229,6 +229,29 @@ enum ObjectFiles {
     }
 }
 
+/// A REQ token that comes before a numbering server wrote its first request
+/// is no request: HEAD's request number is still 0, and the segments are
+/// the server's (it may be writing its first request into them).
+@Suite struct EarlyStrayRequestTokenTests {
+    @Test func aRequestTokenBeforeTheServersFirstRequestIsNoRequest() throws {
+        try TestSupport.withChannel { name in
+            let channel = try ChannelName(name)
+            let pair = try Pair(name)
+            defer { pair.server.close() }
+            let intruder = try #require(sem_open(channel.requestSemaphore, 0))
+            try #require(intruder != SEM_FAILED)
+            sem_post(intruder)
+            sem_close(intruder)
+            TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.client.receiveRequest(timeout: .milliseconds(100)) }
+            // The client answered nothing into the server's turn: the first request goes through whole.
+            try pair.server.send(request: "k1")
+            #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("k1".utf8))
+            try [UInt8]([4, 2]).withUnsafeBytes { try pair.client.send(bytes: $0) }
+            #expect(try pair.server.receiveResponse(timeout: TestSupport.patience).bytes == [4, 2])
+        }
+    }
+}
+
 /// The library's own accesses to a segment that another process shrinks
 /// fail cleanly (the fault guard), and untrusted-peer mode hands payloads
 /// over as private copies that cannot fault.

@@ -9,14 +9,18 @@ import Testing
 /// tests run against both interruptible clients: Tests/CPeer/interrupt_peer.c
 /// and the Swift test peer's `interruptible-client` role.
 @Suite(.serialized) struct InterruptTests {
-    static func interruptibleClient(_ implementation: PeerProcesses.Implementation, channel: String) throws -> PeerProcesses.Running {
+    /// The interruptible client of `implementation` on `channel`, once it says it attached.
+    static func attachedInterruptibleClient(_ implementation: PeerProcesses.Implementation, channel: String) throws -> PeerProcesses.Running {
+        let peer: PeerProcesses.Running
         switch implementation {
         case .swift:
-            let peer = TestSupport.productsDirectory.appendingPathComponent("shmemaphore-testpeer").path
-            return try PeerProcesses.Running([peer, "interruptible-client", channel])
+            let program = TestSupport.productsDirectory.appendingPathComponent("shmemaphore-testpeer").path
+            peer = try PeerProcesses.Running([program, "interruptible-client", channel])
         case .c:
-            return try PeerProcesses.Running([try PeerProcesses.cProgram("interrupt_peer.c").path, channel])
+            peer = try PeerProcesses.Running([try PeerProcesses.cProgram("interrupt_peer.c").path, channel])
         }
+        _ = try lines(of: peer, startingWith: "attached", count: 1)
+        return peer
     }
 
     /// The peer's output lines that start with `prefix`, once there are `count`
@@ -45,8 +49,7 @@ import Testing
         try TestSupport.withChannel { name in
             let server = try ShmemaphoreServer(channel: name)
             defer { server.close() }
-            let peer = try Self.interruptibleClient(implementation, channel: name)
-            _ = try Self.lines(of: peer, startingWith: "attached", count: 1)
+            let peer = try Self.attachedInterruptibleClient(implementation, channel: name)
             for round in 1...3 {
                 // Let the client get into its infinite wait (the first time, or after serving).
                 usleep(50_000)
@@ -67,8 +70,7 @@ import Testing
     func oneClientHandleServesThreeSuccessiveServers(_ implementation: PeerProcesses.Implementation) throws {
         try TestSupport.withChannel { name in
             var server: ShmemaphoreServer? = try ShmemaphoreServer(channel: name)
-            let peer = try Self.interruptibleClient(implementation, channel: name)
-            _ = try Self.lines(of: peer, startingWith: "attached", count: 1)
+            let peer = try Self.attachedInterruptibleClient(implementation, channel: name)
             for generation in 1...3 {
                 if server == nil { server = try ShmemaphoreServer(channel: name) }
                 for exchange in 1...3 {
@@ -93,8 +95,7 @@ import Testing
         try TestSupport.withChannel { name in
             let server = try ShmemaphoreServer(channel: name)
             defer { server.close() }
-            let peer = try Self.interruptibleClient(implementation, channel: name)
-            _ = try Self.lines(of: peer, startingWith: "attached", count: 1)
+            let peer = try Self.attachedInterruptibleClient(implementation, channel: name)
             for round in 1...5 {
                 // The client answers only after 300 ms: a 20 ms wait times out whatever the machine.
                 TestSupport.expectCode(ErrorCode.timeout) {
