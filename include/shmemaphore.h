@@ -494,7 +494,8 @@ SHMEMAPHORE_API int shmemaphore_send_request(shmemaphore_channel *channel,
  *          SHMEMAPHORE_E_PEER_GONE (the client died; the request is
  *          withdrawn and a new one may be sent),
  *          SHMEMAPHORE_E_PROTOCOL (also: only tokens with a wrong exchange
- *          number came before the timeout; the request stays outstanding),
+ *          number came before the timeout, beyond the one owed for each
+ *          given-up request's late answer; the request stays outstanding),
  *          SHMEMAPHORE_E_WRONG_ROLE,
  *          SHMEMAPHORE_E_WRONG_STATE (no request outstanding),
  *          SHMEMAPHORE_E_INVALID_ARGUMENT, -errno.

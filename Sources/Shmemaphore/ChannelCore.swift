@@ -88,6 +88,15 @@ package final class ChannelCore {
     /// Server: the number of the last request sent (docs/PROTOCOL.md,
     /// "Exchange numbers"); 0 before the first.
     private var requestNumber: UInt64 = 0
+    /// Server: RES tokens still owed for requests given up after the client
+    /// took them (one each, when their late answers come).  Such a token is
+    /// no sign of a third process: a wait that sees only these times out
+    /// rather than reporting a protocol error.  It need not be the late
+    /// answer's own token: a slow server may take the late token after the
+    /// client also wrote the new answer, and accept that answer with it;
+    /// the new answer's token is then the one left over, and may come after
+    /// the next request went out.
+    private var lateAnswerTokensOwed = 0
     /// Client: the number of the request held now (0: the server numbers
     /// none, an original app), and of the last one answered.
     private var heldRequestNumber: UInt64 = 0
@@ -318,7 +327,9 @@ package final class ChannelCore {
         // A buggy client may have posted RES twice: a stale token must not pass
         // for the answer to this request.  Free when RES is 0 (no syscall).
         // Such a client may also have resized DATA since our turn began.
-        if try responseSemaphore.drain() > 0 {
+        let leftOver = try responseSemaphore.drain()
+        if leftOver > 0 {
+            lateAnswerTokensOwed -= min(leftOver, lateAnswerTokensOwed)
             turnDataStatus = nil
             trust = nil
         }
@@ -348,7 +359,8 @@ package final class ChannelCore {
     /// A token whose answer number is not this request's (a third process
     /// posted RES, or the client answered something else) is no answer: it
     /// is dropped and the wait goes on; if no right answer comes before the
-    /// deadline, the call reports a protocol error instead of a timeout.
+    /// deadline, the call reports a protocol error instead of a timeout,
+    /// unless each such token was one owed for a given-up request.
     package func receiveResponse(timeout: Duration?) throws(ShmemaphoreError) -> ReceivedResponse {
         try expect(.server, "receive a response")
         guard state == .awaitingResponse else {
@@ -398,7 +410,11 @@ package final class ChannelCore {
                         throw .protocolViolation("the header segment was cut short of the answer number (HEAD bytes \(Wire.answerNumberOffset)-\(Wire.numberedResponseSize - 1)): the response cannot be matched to request \(requestNumber)")
                     }
                     state = .awaitingResponse
-                    strayTokens += 1
+                    if lateAnswerTokensOwed > 0 {
+                        lateAnswerTokensOwed -= 1
+                    } else {
+                        strayTokens += 1
+                    }
                     turnDataStatus = nil
                     continue
                 }
@@ -434,6 +450,7 @@ package final class ChannelCore {
             // which the new request's answer check refuses.  It follows the
             // new segments at its next request, as after a server restart.
             try replaceSegments()
+            if !withdrawn { lateAnswerTokensOwed += 1 }
         } else if !withdrawn, try !responseSemaphore.tryWait() {
             // A client that numbers nothing (an original app) and has taken
             // the request may be writing its answer right now; nothing could

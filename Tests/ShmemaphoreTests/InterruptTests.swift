@@ -125,8 +125,9 @@ import Testing
             TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.server.receiveResponse(timeout: .milliseconds(1)) }
             try pair.server.send(request: "B")  // gives up A
             try Array("answer to A".utf8).withUnsafeBytes { try pair.client.send(bytes: $0) }
-            // Only the late token is there: dropped (wrong exchange number), never returned.
-            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.server.receiveResponse(timeout: .milliseconds(100)) }
+            // Only the late token is there: dropped (wrong exchange number), never
+            // returned; a token owed for the given-up request, so a timeout.
+            TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.server.receiveResponse(timeout: .milliseconds(100)) }
             #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("B".utf8))
             try Array("answer to B".utf8).withUnsafeBytes { try pair.client.send(bytes: $0) }
             #expect(Self.text(try pair.server.receiveResponse(timeout: TestSupport.patience)) == "answer to B")
@@ -136,6 +137,43 @@ import Testing
                 }
                 #expect(Self.text(response) == "answer to R\(round)")
             }
+        }
+    }
+
+    /// A slow server takes the late answer's token only after the client
+    /// wrote the new answer too: it accepts the new answer with that token,
+    /// and the new answer's own token, posted late, comes while the next
+    /// request waits.  It is the token owed for the given-up request: the
+    /// wait times out (it reported a protocol error), and nothing is taken
+    /// for the next request's answer.
+    @Test func theTokenLeftOverFromAGivenUpRequestIsNoProtocolError() throws {
+        try TestSupport.withChannel { name in
+            let pair = try Pair(name)
+            defer { pair.server.close() }
+            try pair.server.send(request: "A")
+            _ = try pair.client.receiveRequest(timeout: TestSupport.patience)
+            TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.server.receiveResponse(timeout: .milliseconds(1)) }
+            try pair.server.send(request: "B")  // gives up A
+            try Array("answer to A".utf8).withUnsafeBytes { try pair.client.send(bytes: $0) }
+            #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("B".utf8))
+            try Array("answer to B".utf8).withUnsafeBytes { try pair.client.send(bytes: $0) }
+            #expect(Self.text(try pair.server.receiveResponse(timeout: TestSupport.patience)) == "answer to B")
+            // B's own token is still in RES; hold it back until C went out,
+            // as a client descheduled between its header and its post would.
+            let response = try #require(sem_open(try ChannelName(name).responseSemaphore, 0))
+            try #require(response != SEM_FAILED)
+            defer { sem_close(response) }
+            #expect(sem_trywait(response) == 0)
+            try pair.server.send(request: "C")
+            sem_post(response)
+            TestSupport.expectCode(ErrorCode.timeout) { _ = try pair.server.receiveResponse(timeout: .milliseconds(100)) }
+            #expect(Array(try pair.client.receiveRequest(timeout: TestSupport.patience)) == Array("C".utf8))
+            try Array("answer to C".utf8).withUnsafeBytes { try pair.client.send(bytes: $0) }
+            #expect(Self.text(try pair.server.receiveResponse(timeout: TestSupport.patience)) == "answer to C")
+            // Only one token was owed: a further stray one is a protocol error again.
+            try pair.server.send(request: "D")
+            sem_post(response)
+            TestSupport.expectCode(ErrorCode.protocolViolation) { _ = try pair.server.receiveResponse(timeout: .milliseconds(100)) }
         }
     }
 
