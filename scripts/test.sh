@@ -4,7 +4,9 @@
 #
 #   1. Swift tests (swift test): unit, in-process, golden layout, hostile
 #      peers, permissions, liveness, and two-process C/Swift pairings.
-#   2. ABI checks of the release library (scripts/check-abi.sh).
+#   2. ABI checks of the release library (scripts/check-abi.sh), and that
+#      the library calls libc only through its syscall choke point
+#      (scripts/check-syscalls.py).
 #   3. The CMake build and ctest: the C API check, C/Swift peer pairings,
 #      the 9-pairing conformance matrix, the hostile-peer suite
 #      (Tests/Hostile/hostile.sh; as root it adds a second Unix user), and
@@ -49,6 +51,10 @@ record "swift test" "$status"
 echo "== ABI checks"
 scripts/check-abi.sh
 record "check-abi" $?
+
+echo "== syscall choke point (every fallible libc call of the library goes through Syscalls.swift)"
+python3 scripts/check-syscalls.py
+record "check-syscalls" $?
 
 echo "== CMake build and ctest"
 status=0

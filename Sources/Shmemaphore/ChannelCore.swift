@@ -113,7 +113,7 @@ package final class ChannelCore {
     /// a lying header must not be able to make huge.
     private lazy var sharedMemoryCapacity: Int = {
         var space = statvfs()
-        guard fstatvfs(data.descriptor, &space) == 0, space.f_blocks > 0 else { return Int.max }
+        guard (try? syscall("fstatvfs") { fstatvfs(data.descriptor, &space) }) != nil, space.f_blocks > 0 else { return Int.max }
         let (total, overflow) = Int(space.f_blocks).multipliedReportingOverflow(by: Int(space.f_frsize))
         return overflow ? Int.max : total
     }()
@@ -210,7 +210,7 @@ package final class ChannelCore {
         var response: NamedSemaphore?
         do throws(ShmemaphoreError) {
             let dataPath = ChannelName.filesystemPath(ofSegment: name.dataSegment)
-            if options.stalePolicy == .fail, access(dataPath, F_OK) == 0 {
+            if options.stalePolicy == .fail, ObjectFile.identity(at: dataPath) != nil {
                 throw .exists("\(dataPath) exists: a server crashed while starting")
             }
             (request, response) = try openSemaphores(name, options: options)
@@ -1016,7 +1016,7 @@ package final class ChannelCore {
         while true {
             if try adoptNewServer() { return try data.status() }
             // A closing server removes its semaphores last; a restarting one keeps them.
-            let semaphoresGone = access(ChannelName.filesystemPath(ofSemaphore: name.requestSemaphore), F_OK) != 0
+            let semaphoresGone = ObjectFile.identity(at: ChannelName.filesystemPath(ofSemaphore: name.requestSemaphore)) == nil
             if semaphoresGone || deadline.hasPassed {
                 state = .peerGone
                 throw .peerGone

@@ -18,7 +18,7 @@ struct MonotonicInstant: Comparable, Sendable {
 
     private static func reading(_ clock: clockid_t) -> MonotonicInstant {
         var time = timespec()
-        clock_gettime(clock, &time)
+        clock_gettime(clock, &time)  // cannot fail: a clock the kernel has, a valid pointer
         return MonotonicInstant(nanoseconds: Int64(time.tv_sec) &* 1_000_000_000 &+ Int64(time.tv_nsec))
     }
 
@@ -85,8 +85,10 @@ public func timeout(milliseconds: Int64) -> Duration? {
 func pause(nanoseconds: Int64, interruptID: UInt64 = 0) throws(ShmemaphoreError) {
     try checkInterrupted(interruptID)
     var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
-    // Only EINTR can end it early; it means a signal handler ran.
-    if nanosleep(&request, nil) == -1 { throw .interrupted }
+    // EINTR is an answer here, not a failure to retry: a signal handler ran.
+    if case .failure(let error) = valueOrErrno(retryOnInterrupt: false, { nanosleep(&request, nil) }) {
+        throw error.rawValue == EINTR ? .interrupted : error.error("nanosleep")
+    }
     try checkInterrupted(interruptID)
 }
 

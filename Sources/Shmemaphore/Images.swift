@@ -47,10 +47,8 @@ public enum ImageCodec {
         _ body: (ResponseMetadata, UnsafeRawBufferPointer) throws(ShmemaphoreError) -> Result
     ) throws(ShmemaphoreError) -> Result {
         let path = String(decoding: UnsafeRawBufferPointer(start: cPath, count: strlen(cPath)), as: UTF8.self)
-        guard let file = fopen(cPath, "rbe") else {
-            throw .system(errno: currentErrno, operation: "open \(path)")
-        }
-        defer { fclose(file) }
+        let file = try syscall("open \(path)") { fopen(cPath, "rbe") }
+        defer { bestEffort { fclose(file) } }
         var width: Int32 = 0, height: Int32 = 0, channels: Int32 = 0
         guard let pixels = stbi_load_from_file(file, &width, &height, &channels, 0) else {
             throw .imageDecode("\(path) is not an image stb can read")

@@ -118,12 +118,10 @@ final class NamedSemaphore {
 
     /// Takes one count if there is one, without blocking.
     func tryWait() throws(ShmemaphoreError) -> Bool {
-        while sem_trywait(handle) == -1 {
-            switch currentErrno {
-            case EINTR: continue
-            case EAGAIN: return false
-            case let error: throw .system(errno: error, operation: "sem_trywait \(name)")
-            }
+        switch valueOrErrno({ sem_trywait(handle) }) {
+        case .success: break
+        case .failure(let error) where error.rawValue == EAGAIN: return false
+        case .failure(let error): throw error.error("sem_trywait \(name)")
         }
         try checkIntact()
         return true
@@ -176,15 +174,16 @@ final class NamedSemaphore {
     /// a signal handler runs in this thread: a signal is how a user asks a
     /// blocked program to stop (docs/PROTOCOL.md, "Interrupts").
     func wait(until deadline: MonotonicInstant, interruptID: UInt64) throws(ShmemaphoreError) -> Bool {
-        while shmemaphore_shim_sem_wait_interruptible(handle, interruptID, deadline.seconds, deadline.nanosecondsOfSecond) == -1 {
-            switch currentErrno {
-            case EINTR: try checkIntact(); throw .interrupted
-            case ETIMEDOUT: try checkIntact(); return false
-            case let error: throw .system(errno: error, operation: "sem_clockwait \(name)")
-            }
+        // EINTR is an answer here, not a failure to retry: a signal handler ran.
+        let waited = valueOrErrno(retryOnInterrupt: false) {
+            shmemaphore_shim_sem_wait_interruptible(handle, interruptID, deadline.seconds, deadline.nanosecondsOfSecond)
         }
-        try checkIntact()
-        return true
+        switch waited {
+        case .success: try checkIntact(); return true
+        case .failure(let error) where error.rawValue == EINTR: try checkIntact(); throw .interrupted
+        case .failure(let error) where error.rawValue == ETIMEDOUT: try checkIntact(); return false
+        case .failure(let error): throw error.error("sem_clockwait \(name)")
+        }
     }
 
     /// The current count (sem_getvalue), without changing it.

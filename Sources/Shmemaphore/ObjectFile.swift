@@ -70,7 +70,7 @@ package enum ObjectFile {
     /// The identity of whatever `path` names now (lstat: a symlink is itself), or nil.
     static func identity(at path: String) -> FileIdentity? {
         var status = stat()
-        return lstat(path, &status) == 0 ? FileIdentity(status) : nil
+        return (try? syscall("lstat \(path)") { lstat(path, &status) }) != nil ? FileIdentity(status) : nil
     }
 
     /// Unlinks `path` only while it still names `identity`: a name that
@@ -94,15 +94,17 @@ final class SharedMapping {
 
     /// Maps `length` bytes of `descriptor` shared and read-write.
     init(descriptor: Int32, length: Int, describing name: String) throws(ShmemaphoreError) {
-        let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0)
-        guard let mapped, mapped != MAP_FAILED else {
-            throw .system(errno: currentErrno, operation: "mmap \(name) (\(length) bytes)")
+        let mapped = try mappingSyscall("mmap \(name) (\(length) bytes)") {
+            mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0)
         }
-        let slot = shmemaphore_shim_fault_region_register(mapped, length)
-        guard slot >= 0 else {
-            let error = currentErrno
+        let slot: Int32
+        do throws(ShmemaphoreError) {
+            slot = try syscall("register the mapping of \(name) with the fault guard") {
+                shmemaphore_shim_fault_region_register(mapped, length)
+            }
+        } catch {
             bestEffort { munmap(mapped, length) }
-            throw .system(errno: error, operation: "register the mapping of \(name) with the fault guard")
+            throw error
         }
         self.address = mapped
         self.length = length

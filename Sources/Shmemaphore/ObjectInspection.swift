@@ -98,12 +98,7 @@ package enum ObjectInspection {
         defer { bestEffort { closedir(stream) } }
         var names: [[UInt8]] = []
         while true {
-            // readdir returns nil both at the end and on failure; only errno tells them apart.
-            let entry = try syscall("readdir \(directory)", failed: { $0 == nil && currentErrno != 0 }) { () -> UnsafeMutablePointer<dirent>? in
-                shmemaphore_shim_set_errno(0)
-                return readdir(stream)
-            }
-            guard let entry else { return names }
+            guard let entry = try nextDirectoryEntry(stream, describing: directory) else { return names }
             let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
             if name != Array(".".utf8) && name != Array("..".utf8) { names.append(name) }
         }

@@ -99,11 +99,7 @@ final class SharedSegment {
     /// SIGBUS at first touch.  Never shrinks (a smaller size changes nothing).
     func reserve(_ size: Int) throws(ShmemaphoreError) {
         guard size > 0 else { return }
-        while true {
-            let error = posix_fallocate(descriptor, 0, off_t(size))
-            if error == 0 { return }
-            if error != EINTR { throw .system(errno: error, operation: "posix_fallocate \(name) to \(size) bytes") }
-        }
+        try errorNumberSyscall("posix_fallocate \(name) to \(size) bytes") { posix_fallocate(descriptor, 0, off_t(size)) }
     }
 
     /// `size` rounded up to whole pages, so that small growths do not each cost a syscall.
@@ -183,7 +179,7 @@ final class SharedSegment {
         }
         // Either /dev/shm could not back a page, or the segment shrank and grew back meanwhile.
         var space = statvfs()
-        if fstatvfs(descriptor, &space) == 0, space.f_bavail == 0 {
+        if (try? syscall("fstatvfs \(name)") { fstatvfs(descriptor, &space) }) != nil, space.f_bavail == 0 {
             return .system(errno: ENOSPC, operation: "access \(name): its memory could not be allocated (SIGBUS averted)")
         }
         return .protocolViolation("another process resized \(name) while this process used it (SIGBUS averted)")
@@ -202,10 +198,11 @@ final class SharedSegment {
     /// descriptor closes, so that the kernel releases it when the process
     /// dies.  Returns false when another open file description holds it.
     func lock(at offset: Int, count: Int = 1) throws(ShmemaphoreError) -> Bool {
-        if shmemaphore_shim_ofd_lock(descriptor, Int64(offset), Int64(count)) == 0 { return true }
-        let error = currentErrno
-        if error == EAGAIN || error == EACCES { return false }
-        throw .system(errno: error, operation: "lock bytes \(offset)..<\(offset + count) of \(name)")
+        switch valueOrErrno({ shmemaphore_shim_ofd_lock(descriptor, Int64(offset), Int64(count)) }) {
+        case .success: return true
+        case .failure(let error) where error.rawValue == EAGAIN || error.rawValue == EACCES: return false
+        case .failure(let error): throw error.error("lock bytes \(offset)..<\(offset + count) of \(name)")
+        }
     }
 
     /// Where the lock that another open file description holds on the byte

@@ -49,7 +49,7 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The stable status code that the C API returns for this error.
     public var code: Int32 {
         switch self {
-        case .system(let errno, _): return -errno
+        case .system(let code, _): return -code
         case .invalidArgument: return ErrorCode.invalidArgument
         case .invalidName: return ErrorCode.invalidName
         case .timeout: return ErrorCode.timeout
