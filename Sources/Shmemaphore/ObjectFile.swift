@@ -68,18 +68,27 @@ package enum ObjectFile {
     }
 
     /// The identity of whatever `path` names now (lstat: a symlink is itself), or nil.
-    static func identity(at path: String) -> FileIdentity? {
+    static func identity(at path: String) -> FileIdentity? { identity(at: Array(path.utf8)) }
+
+    /// `identity(at:)` for a path of raw bytes (a name found in /dev/shm need not be UTF-8).
+    static func identity(at path: [UInt8]) -> FileIdentity? {
+        let cPath = path.map { CChar(bitPattern: $0) } + [0]
         var status = stat()
-        return (try? syscall("lstat \(path)") { lstat(path, &status) }) != nil ? FileIdentity(status) : nil
+        let found = try? syscall("lstat \(String(decoding: path, as: UTF8.self))") { lstat(cPath, &status) }
+        return found != nil ? FileIdentity(status) : nil
     }
 
     /// Unlinks `path` only while it still names `identity`: a name that
     /// another process has since re-created is left alone.  (Between the
     /// lstat and the unlink only a process that may unlink in /dev/shm,
     /// which is sticky, can swap the name: the file's owner or root.)
-    static func unlink(_ path: String, ifStill identity: FileIdentity) {
+    static func unlink(_ path: String, ifStill identity: FileIdentity) { unlink(Array(path.utf8), ifStill: identity) }
+
+    /// `unlink(_:ifStill:)` for a path of raw bytes.
+    static func unlink(_ path: [UInt8], ifStill identity: FileIdentity) {
         guard Self.identity(at: path) == identity else { return }
-        bestEffort { Glibc.unlink(path) }
+        let cPath = path.map { CChar(bitPattern: $0) } + [0]
+        bestEffort { Glibc.unlink(cPath) }
     }
 }
 

@@ -2,8 +2,9 @@ import CShmemaphoreShims
 import Glibc
 
 // Looking at files in /dev/shm that this process did not make and must not
-// trust (docs/PROTOCOL.md, "Permissions", Inspection): `shmemaphore ls` and
-// `rm` use this, and nothing here creates, maps or changes a file.
+// trust (docs/PROTOCOL.md, "Permissions", Inspection): `ChannelInspector`
+// (ls, rm, the runners, the tests) uses this, and nothing here creates, maps
+// or writes a file.
 //
 // A file's owner can truncate it at any moment, so its contents are read
 // with pread through one descriptor (a short read is an answer; a mapping
@@ -154,7 +155,7 @@ package enum ObjectInspection {
     /// still names the file `inspected` describes: the check right before the
     /// unlink is `ObjectFile.unlink(_:ifStill:)`'s.  Says what became of the
     /// name.
-    package static func remove(_ path: String, ifStill inspected: InspectedFile) -> RemovalOutcome {
+    package static func remove(_ path: [UInt8], ifStill inspected: InspectedFile) -> RemovalOutcome {
         ObjectFile.unlink(path, ifStill: inspected.identity)
         switch ObjectFile.identity(at: path) {
         case nil: return .removed

@@ -251,9 +251,7 @@ final class BenchSession {
         var traceFiles: [String] = []
         defer {
             for child in children { child.kill() }
-            if let channel {
-                for path in channel.filesystemPaths { unlink(path) }
-            }
+            if let channel { ChannelInspector.removeObjects(of: channel) }
         }
         for (label, program) in programs {
             var started = program

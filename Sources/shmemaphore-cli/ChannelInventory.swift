@@ -2,66 +2,16 @@ import FoundationEssentials
 import Glibc
 import Shmemaphore
 
-/// The four objects of one channel, named by S, the channel name with "/"
-/// replaced by "_" (docs/PROTOCOL.md, "Object names").
-struct ChannelObjects: Hashable {
-    /// The four objects, in the order the tool lists them.
-    enum Role: String, CaseIterable {
-        case head, data, req, res
-
-        var isSemaphore: Bool { self == .req || self == .res }
-
-        /// What the object's file name has before and after S.
-        var affixes: (prefix: String, suffix: String) {
-            switch self {
-            case .head: return ("SEG_", "_HEAD")
-            case .data: return ("SEG_", "_DATA")
-            case .req: return ("sem.SEM_", "_REQ")
-            case .res: return ("sem.SEM_", "_RES")
-            }
+/// The tool's names for a channel's objects: the keys of `ls --json` and
+/// the order `ls` and `rm` list them in.
+extension ChannelObject {
+    var key: String {
+        switch self {
+        case .header: return "head"
+        case .data: return "data"
+        case .requestSemaphore: return "req"
+        case .responseSemaphore: return "res"
         }
-
-        /// What inspecting the object reads besides its status: a
-        /// semaphore's count, HEAD's liveness locks, nothing of DATA.
-        var content: InspectedContent {
-            switch self {
-            case .head: return .livenessLocks
-            case .data: return .none
-            case .req, .res: return .semaphoreCount
-            }
-        }
-    }
-
-    /// S, as raw bytes: whoever makes a file in /dev/shm picks its name, and
-    /// it need not be UTF-8.
-    let sanitizedName: [UInt8]
-
-    init(sanitizedName: [UInt8]) { self.sanitizedName = sanitizedName }
-
-    /// The objects of a validated channel name.
-    init(_ name: ChannelName) {
-        // "/SEG_" + S + "_HEAD"
-        sanitizedName = Array(name.headerSegment.utf8.dropFirst("/SEG_".utf8.count).dropLast("_HEAD".utf8.count))
-    }
-
-    /// The file's name in /dev/shm ("SEG_S_HEAD", "sem.SEM_S_REQ").
-    func fileName(_ role: Role) -> [UInt8] {
-        Array(role.affixes.prefix.utf8) + sanitizedName + Array(role.affixes.suffix.utf8)
-    }
-
-    /// The file's path.
-    func path(_ role: Role) -> [UInt8] { Array((ChannelInventory.directory + "/").utf8) + fileName(role) }
-
-    /// Which object (and of which channel) a file in /dev/shm is, if any.
-    static func parse(fileName: [UInt8]) -> (ChannelObjects, Role)? {
-        for role in Role.allCases {
-            let prefix = Array(role.affixes.prefix.utf8), suffix = Array(role.affixes.suffix.utf8)
-            guard fileName.count > prefix.count + suffix.count, fileName.starts(with: prefix),
-                fileName.suffix(suffix.count).elementsEqual(suffix)
-            else { continue }
-            return (ChannelObjects(sanitizedName: Array(fileName[prefix.count..<(fileName.count - suffix.count)])), role)
-        }
-        return nil
     }
 }
 
@@ -87,7 +37,7 @@ struct ObjectStatus: Encodable {
     var pids: [Int32]
     /// Why the object could not be inspected.
     var error: String?
-    /// The inspection itself (not encoded): the one file `rm` may remove.
+    /// The inspection itself (not encoded).
     var inspected: InspectedFile?
 
     private enum CodingKeys: String, CodingKey {
@@ -117,9 +67,15 @@ struct ChannelStatus: Encodable {
     /// Processes using any of the four objects.
     var pids: [Int32]
     var objects: [String: ObjectStatus]
+    /// The look that every field was made from (not encoded): what `rm` removes.
+    var snapshot: ChannelSnapshot
 
-    /// The object of `role`.
-    func object(_ role: ChannelObjects.Role) -> ObjectStatus { objects[role.rawValue]! }
+    private enum CodingKeys: String, CodingKey {
+        case channel, state, server, client, pids, objects
+    }
+
+    /// The status of `object`.
+    func object(_ object: ChannelObject) -> ObjectStatus { objects[object.key]! }
 }
 
 /// Finds channels in /dev/shm and inspects them without ever creating,
@@ -128,61 +84,51 @@ struct ChannelStatus: Encodable {
 /// owner who truncates, swaps or symlinks its files meanwhile cannot make
 /// this process fault or look elsewhere.
 enum ChannelInventory {
-    /// Where glibc keeps POSIX shared memory and named semaphores on Linux.
-    static let directory = "/dev/shm"
-
     /// Every channel with at least one object in /dev/shm, sorted by S.
     static func scan() throws(ShmemaphoreError) -> [ChannelStatus] {
-        var channels = Set<ChannelObjects>()
-        for name in try ObjectInspection.names(inDirectory: directory) {
-            if let (objects, _) = ChannelObjects.parse(fileName: name) { channels.insert(objects) }
-        }
         let users = ObjectUsers.scan()
-        return channels.sorted { $0.sanitizedName.lexicographicallyPrecedes($1.sanitizedName) }
-            .map { status(of: $0, users: users) }
+        return try ChannelInspector.channels().map { status(of: ChannelInspector.inspect($0), users: users) }
     }
 
-    /// The status of one channel's objects.
-    static func status(of objects: ChannelObjects, users: ObjectUsers) -> ChannelStatus {
+    /// The status of one channel's objects, as `snapshot` saw them.
+    static func status(of snapshot: ChannelSnapshot, users: ObjectUsers) -> ChannelStatus {
         var statuses: [String: ObjectStatus] = [:]
-        for role in ChannelObjects.Role.allCases {
-            statuses[role.rawValue] = inspect(objects, role, users: users)
+        for object in ChannelObject.allCases {
+            statuses[object.key] = status(of: object, in: snapshot, users: users)
         }
         let all = statuses.values
-        let head = statuses[ChannelObjects.Role.head.rawValue]!.inspected
         // The lock also reveals servers whose /proc entries we may not read (other users).
-        let attached = !statuses[ChannelObjects.Role.data.rawValue]!.pids.isEmpty || head?.serverLocked == true
-        let alive = all.allSatisfy { $0.inspected?.kind == .regularFile } && attached
+        let attached = !statuses[ChannelObject.data.key]!.pids.isEmpty || snapshot.serverLocked == true
+        let alive = snapshot.isComplete && attached
         let pids = Set(all.flatMap(\.pids)).sorted()
         return ChannelStatus(
-            channel: UntrustedText.escaped(objects.sanitizedName), state: alive ? .alive : .stale,
-            server: head?.serverLocked, client: head?.clientLocked, pids: pids, objects: statuses)
+            channel: UntrustedText.escaped(snapshot.files.sanitizedName), state: alive ? .alive : .stale,
+            server: snapshot.serverLocked, client: snapshot.clientLocked, pids: pids, objects: statuses,
+            snapshot: snapshot)
     }
 
-    private static func inspect(_ objects: ChannelObjects, _ role: ChannelObjects.Role, users: ObjectUsers) -> ObjectStatus {
-        let path = objects.path(role)
+    private static func status(of object: ChannelObject, in snapshot: ChannelSnapshot, users: ObjectUsers) -> ObjectStatus {
         var status = ObjectStatus(
-            path: UntrustedText.escaped(path), fileName: UntrustedText.escaped(objects.fileName(role)), present: false,
-            pids: [])
-        let file: InspectedFile?
-        do {
-            file = try ObjectInspection.inspect(path, reading: role.content)
-        } catch {
+            path: UntrustedText.escaped(snapshot.files.path(object)),
+            fileName: UntrustedText.escaped(snapshot.files.fileName(object)), present: false, pids: [])
+        switch snapshot.objects[object]! {
+        case .failure(let error):
             // Something is there (or may be) that could not be looked at; the error names the file.
             status.present = true
             status.error = UntrustedText.escaped(error.description)
-            return status
+        case .success(nil):
+            break
+        case .success(let file?):
+            status.present = true
+            status.type = file.kind.rawValue
+            status.size = file.size
+            status.mode = octalMode(file.permissions)
+            status.uid = file.owner
+            status.owner = UntrustedText.escaped(userName(of: file.owner))
+            status.value = file.semaphoreCount
+            status.pids = users.pids(usingInode: file.inode)
+            status.inspected = file
         }
-        guard let file else { return status }
-        status.present = true
-        status.type = file.kind.rawValue
-        status.size = file.size
-        status.mode = octalMode(file.permissions)
-        status.uid = file.owner
-        status.owner = UntrustedText.escaped(userName(of: file.owner))
-        status.value = file.semaphoreCount
-        status.pids = users.pids(usingInode: file.inode)
-        status.inspected = file
         return status
     }
 
@@ -224,9 +170,9 @@ struct ObjectUsers {
     static func scan() -> ObjectUsers {
         var users = ObjectUsers()
         let me = getpid()
-        let prefix = ChannelInventory.directory + "/"
+        let prefix = ChannelInspector.directory + "/"
         var shmInfo = stat()
-        guard stat(ChannelInventory.directory, &shmInfo) == 0,
+        guard stat(ChannelInspector.directory, &shmInfo) == 0,
             let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc")
         else { return users }
         for entry in entries {

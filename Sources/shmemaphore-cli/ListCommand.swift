@@ -51,7 +51,7 @@ struct ListCommand: ParsableCommand {
             do {
                 channels = try ChannelInventory.scan()
             } catch {
-                throw CommandFailure(.failure, "cannot list \(ChannelInventory.directory): \(error)")
+                throw CommandFailure(.failure, "cannot list \(ChannelInspector.directory): \(error)")
             }
             if json {
                 let encoder = JSONEncoder()
@@ -62,7 +62,7 @@ struct ListCommand: ParsableCommand {
                 return
             }
             guard !channels.isEmpty else {
-                Console.printLine("no shmemaphore channels in \(ChannelInventory.directory)")
+                Console.printLine("no shmemaphore channels in \(ChannelInspector.directory)")
                 return
             }
             Self.printTable(of: channels)
@@ -75,8 +75,8 @@ struct ListCommand: ParsableCommand {
         var rows = [["CHANNEL", "STATE", "PEERS", "OBJECT", "SIZE", "MODE", "OWNER", "VALUE", "PIDS"]]
         var problems: [String] = []
         for channel in channels {
-            for (position, role) in ChannelObjects.Role.allCases.enumerated() {
-                let object = channel.object(role)
+            for (position, kind) in ChannelObject.allCases.enumerated() {
+                let object = channel.object(kind)
                 let lead = position == 0 ? [channel.channel, channel.state.rawValue, Self.peers(channel)] : ["", "", ""]
                 guard object.present else {
                     rows.append(lead + [object.fileName, "missing", "", "", "", ""])
@@ -85,7 +85,7 @@ struct ListCommand: ParsableCommand {
                 if let error = object.error { problems.append("ls: \(error)") }
                 // A name that is no regular file shows what it is where the size would be.
                 let size = object.type == FileKind.regularFile.rawValue ? object.size.map(String.init) : object.type
-                let value = role.isSemaphore ? (object.value.map(String.init) ?? "?") : "-"
+                let value = kind.isSemaphore ? (object.value.map(String.init) ?? "?") : "-"
                 let pids = object.pids.isEmpty ? "-" : object.pids.map(String.init).joined(separator: ",")
                 rows.append(lead + [object.fileName, size ?? "?", object.mode ?? "?", object.owner ?? "?", value, pids])
             }

@@ -145,18 +145,11 @@ struct PairingSession {
     /// Removes whatever of the channel's four objects is left; each one is a failure.
     private func removeLeftovers() -> [String] {
         guard let name = try? ChannelName(channel) else { return [] }
-        let objects = ChannelObjects(name)
-        var left: [String] = []
-        // A validated channel name makes UTF-8 paths.
-        for role in ChannelObjects.Role.allCases where access(String(decoding: objects.path(role), as: UTF8.self), F_OK) == 0 {
-            left.append(UntrustedText.escaped(objects.fileName(role)))
-        }
+        let left = ChannelInspector.removeObjects(of: name)
         guard !left.isEmpty else { return [] }
-        shm_unlink(name.headerSegment)
-        shm_unlink(name.dataSegment)
-        sem_unlink(name.requestSemaphore)
-        sem_unlink(name.responseSemaphore)
-        return ["left in /dev/shm (now removed): \(left.joined(separator: ", "))"]
+        let files = ChannelFiles(name)
+        let names = left.map { UntrustedText.escaped(files.fileName($0)) }
+        return ["left in /dev/shm (now removed): \(names.joined(separator: ", "))"]
     }
 
 }

@@ -53,8 +53,7 @@ struct RemoveCommand: ParsableCommand {
             Console.printError("rm: \"\(printableName)\": \(UntrustedText.escaped(error.description))")
             return false
         }
-        let objects = ChannelObjects(channel)
-        let status = ChannelInventory.status(of: objects, users: users)
+        let status = ChannelInventory.status(of: ChannelInspector.inspect(ChannelFiles(channel)), users: users)
         if status.state == .alive && !force {
             let pids = status.pids.map(String.init).joined(separator: ", ")
             Console.printError(
@@ -65,13 +64,13 @@ struct RemoveCommand: ParsableCommand {
         // Exactly the four names the library derives, and of each only the file just inspected.
         var removed: [String] = [], missing: [String] = []
         var ok = true
-        for role in ChannelObjects.Role.allCases {
-            let object = status.object(role)
+        for kind in ChannelObject.allCases {
+            let object = status.object(kind)
             guard object.present else {
                 missing.append(object.fileName)
                 continue
             }
-            switch Self.removeInspected(object, at: objects.path(role)) {
+            switch Self.remove(kind, object, of: status.snapshot) {
             case .success(let note): removed.append(object.fileName + note)
             case .failure(let problem):
                 Console.printError("rm: \(problem)")
@@ -79,7 +78,7 @@ struct RemoveCommand: ParsableCommand {
             }
         }
         if removed.isEmpty && ok {
-            Console.printError("rm: channel \"\(printableName)\": none of its four objects exists in \(ChannelInventory.directory)")
+            Console.printError("rm: channel \"\(printableName)\": none of its four objects exists in \(ChannelInspector.directory)")
             return false
         }
         var report = "\(printableName): removed \(removed.joined(separator: ", "))"
@@ -99,18 +98,14 @@ struct RemoveCommand: ParsableCommand {
         let text: String
     }
 
-    /// Unlinks the name `path` while it is still the file `object` describes
-    /// (never what a symlink points to).  On success, a note for the report
-    /// ("" for a regular file).
-    private static func removeInspected(_ object: ObjectStatus, at path: [UInt8]) -> Result<String, Problem> {
-        guard let inspected = object.inspected else {
+    /// Unlinks the name of `kind` while it is still the file `snapshot` saw
+    /// there (never what a symlink points to).  On success, a note for the
+    /// report ("" for a regular file).
+    private static func remove(_ kind: ChannelObject, _ object: ObjectStatus, of snapshot: ChannelSnapshot) -> Result<String, Problem> {
+        guard let inspected = object.inspected, let outcome = ChannelInspector.remove(kind, of: snapshot) else {
             return .failure(Problem(text: "cannot remove \(object.path): \(object.error ?? "it could not be inspected")"))
         }
-        // rm derives its paths from a validated channel name: always UTF-8.
-        guard let textPath = String(validating: path, as: UTF8.self) else {
-            return .failure(Problem(text: "cannot remove \(object.path): its name is not UTF-8"))
-        }
-        switch ObjectInspection.remove(textPath, ifStill: inspected) {
+        switch outcome {
         case .removed:
             return .success(inspected.kind == .regularFile ? "" : " (a \(inspected.kind.rawValue), not followed)")
         case .replaced:

@@ -49,10 +49,7 @@ enum TestSupport {
     /// Removes the four objects of `name`, whatever state they are in.
     static func removeObjects(of name: String) {
         guard let channel = try? ChannelName(name) else { return }
-        shm_unlink(channel.headerSegment)
-        shm_unlink(channel.dataSegment)
-        sem_unlink(channel.requestSemaphore)
-        sem_unlink(channel.responseSemaphore)
+        ChannelInspector.removeObjects(of: channel)
     }
 
     /// Which of `name`'s four objects exist in /dev/shm.
