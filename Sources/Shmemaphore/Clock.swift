@@ -73,11 +73,6 @@ struct Deadline: Sendable {
     }
 }
 
-/// Converts the C API's millisecond timeouts: negative (SHMEMAPHORE_TIMEOUT_INFINITE) is infinite.
-public func timeout(milliseconds: Int64) -> Duration? {
-    milliseconds < 0 ? nil : .milliseconds(milliseconds)
-}
-
 /// Sleeps for `nanoseconds` (a poll interval), ending early with
 /// `interrupted` when a signal handler runs in this thread, when an
 /// interrupt is pending for channel `interruptID` (0: none yet), or when the

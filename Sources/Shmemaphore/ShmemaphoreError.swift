@@ -139,7 +139,7 @@ public enum ErrorCode {
     }
 
     /// Static, NUL-terminated symbolic name of any code.
-    public static func namePointer(of code: Int32) -> UnsafePointer<CChar> {
+    package static func namePointer(of code: Int32) -> UnsafePointer<CChar> {
         if code == ok { return StaticString("SHMEMAPHORE_OK").cPointer }
         if let entry = libraryEntry(code) { return entry.name.cPointer }
         if code < 0, code > -errnoLimit, let name = shmemaphore_shim_errno_name(-code) { return name }
@@ -147,7 +147,7 @@ public enum ErrorCode {
     }
 
     /// Static, NUL-terminated description of any code.
-    public static func descriptionPointer(of code: Int32) -> UnsafePointer<CChar> {
+    package static func descriptionPointer(of code: Int32) -> UnsafePointer<CChar> {
         if code == ok { return StaticString("success").cPointer }
         if code == interrupted {
             return StaticString("interrupted (a signal handler ran, or shmemaphore_interrupt was called); the call may be made again").cPointer

@@ -152,7 +152,7 @@ func channelOptions(_ pointer: UnsafePointer<shmemaphore_options>?) throws(Shmem
     guard given.attach_timeout_ms >= -1 else {
         throw .invalidArgument("attach_timeout_ms \(given.attach_timeout_ms); use SHMEMAPHORE_TIMEOUT_INFINITE (-1) to wait forever")
     }
-    options.attachTimeout = timeout(milliseconds: given.attach_timeout_ms)
+    options.attachTimeout = duration(milliseconds: given.attach_timeout_ms)
     if given.mode != 0 { options.mode = given.mode }
     guard let policy = StalePolicy(rawValue: given.stale_policy) else {
         throw .invalidArgument("stale_policy \(given.stale_policy) is not a SHMEMAPHORE_STALE_* value")
@@ -181,7 +181,7 @@ func callTimeout(_ milliseconds: Int64) throws(ShmemaphoreError) -> Duration? {
     guard milliseconds >= -1 else {
         throw .invalidArgument("timeout \(milliseconds) ms; use SHMEMAPHORE_TIMEOUT_INFINITE (-1) to wait forever")
     }
-    return timeout(milliseconds: milliseconds)
+    return duration(milliseconds: milliseconds)
 }
 
 extension ResponseMetadata {
@@ -192,4 +192,10 @@ extension ResponseMetadata {
     var c: shmemaphore_metadata {
         shmemaphore_metadata(bytes: bytes, width: width, height: height, channels: channels)
     }
+}
+
+/// The C API's millisecond timeouts as a Swift one: negative
+/// (SHMEMAPHORE_TIMEOUT_INFINITE) is nil, waiting forever.
+func duration(milliseconds: Int64) -> Duration? {
+    milliseconds < 0 ? nil : .milliseconds(milliseconds)
 }
