@@ -4,7 +4,7 @@
 // Built by scripts/fuzz.sh, which compiles this file TOGETHER with
 // Sources/Shmemaphore/*.swift into one module (swiftc -sanitize=fuzzer,address
 // -parse-as-library), so the target reaches the core's internal API
-// (ChannelCore, checkPayloadFits, ResponseMetadata(words:)) without
+// (ServerEngine, ClientEngine, checkPayloadFits, ResponseMetadata(words:)) without
 // @testable and without a target in Package.swift.  The fuzzer runtime
 // provides main().
 //
@@ -17,7 +17,7 @@
 //    arbitrary (also negative) segment size.
 //
 // 2. The real receive path of a real channel, with this process playing the
-//    hostile peer.  One server and one client ChannelCore are opened once per
+//    hostile peer.  One server and one client engine are opened once per
 //    process on the channel "<prefix>-<pid>" (prefix: $SHMEMAPHORE_FUZZ_PREFIX,
 //    default "shmfuzz"); the harness also opens HEAD, DATA and both semaphores
 //    by name, as a peer process would, and for each input:
@@ -233,8 +233,8 @@ final class Harness {
     static let compareLimit = 1 << 20
 
     let name: ChannelName
-    var server: ChannelCore?
-    var client: ChannelCore?
+    var server: ServerEngine?
+    var client: ClientEngine?
     let headDescriptor: Int32
     let dataDescriptor: Int32
     let requestSemaphore: UnsafeMutablePointer<sem_t>
@@ -257,8 +257,8 @@ final class Harness {
             // (an original app) runs these same checks by itself.
             var options = ChannelOptions()
             options.untrustedPeer = true
-            let server = try ChannelCore.openServer(name, options: options)
-            let client = try ChannelCore.openClient(name, options: options)
+            let server = try ServerEngine.openServer(name, options: options)
+            let client = try ClientEngine.openClient(name, options: options)
             self.server = server
             self.client = client
         } catch {

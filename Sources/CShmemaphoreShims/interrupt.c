@@ -13,7 +13,7 @@
  * changes `wakes` and the kernel refuses to let the waiter sleep: no
  * interrupt is lost.  Where futex_waitv is missing (older kernels,
  * valgrind 3.19), the wait sleeps on the value word alone and an interrupt
- * is seen when the caller's wait slice ends (ChannelCore.livenessInterval).
+ * is seen when the caller's wait slice ends (ChannelLink.livenessInterval).
  */
 #define _GNU_SOURCE
 #include "CShmemaphoreShims.h"
@@ -26,8 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CELL_INDEX_BITS 12
-#define CELL_COUNT (1u << CELL_INDEX_BITS)
+#define CELL_INDEX_BITS SHMEMAPHORE_SHIM_INTERRUPT_INDEX_BITS
+#define CELL_COUNT ((uint32_t)SHMEMAPHORE_SHIM_INTERRUPT_CELLS)
 
 struct interrupt_cell {
     /* (id << 1) | pending; 0 while the cell is free. */

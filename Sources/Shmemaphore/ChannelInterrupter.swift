@@ -15,7 +15,7 @@ import CShmemaphoreShims
 /// (`interrupted`); cancelling the Swift task a wait runs in ends it within
 /// one wait slice (50 ms).
 public struct ChannelInterrupter: Sendable, Hashable {
-    /// The channel's interrupt cell (`ChannelCore.interruptID`).
+    /// The channel's interrupt cell (`ChannelLink.interruptID`).
     package let id: UInt64
 
     package init(id: UInt64) { self.id = id }
@@ -27,4 +27,13 @@ public struct ChannelInterrupter: Sendable, Hashable {
     public func interrupt() -> Bool {
         shmemaphore_shim_interrupt_raise(id) == 0
     }
+}
+
+extension ChannelInterrupter {
+    /// How many channels a process may have open at once: one interrupt cell each.
+    package static let cellCount = Int(SHMEMAPHORE_SHIM_INTERRUPT_CELLS)
+
+    /// The cell of channel `id`, as an index below `cellCount`: open
+    /// channels never share one, so it can index a table of them.
+    package static func cellIndex(of id: UInt64) -> Int { Int(truncatingIfNeeded: id) & (cellCount - 1) }
 }

@@ -10,12 +10,12 @@
 /// A client unlinks nothing: the server owns the channel's objects.
 /// Not thread-safe: use one thread at a time.
 public final class ShmemaphoreClient {
-    package let core: ChannelCore
+    package let core: ClientEngine
 
     /// Attaches to channel `channel`, waiting up to `options.attachTimeout`
     /// for its server.
     public init(channel: String, options: ChannelOptions = ChannelOptions()) throws(ShmemaphoreError) {
-        core = try ChannelCore.openClient(ChannelName(channel), options: options)
+        core = try ClientEngine.openClient(ChannelName(channel), options: options)
     }
 
     /// The channel's name and object names.
@@ -75,7 +75,7 @@ public final class ShmemaphoreClient {
     }
 }
 
-extension ChannelCore {
+extension ClientEngine {
     /// Decodes `cPath` and answers with it (client); shared by the Swift and C APIs.
     package func sendImageFile(atCPath cPath: UnsafePointer<CChar>) throws(ShmemaphoreError) -> ResponseMetadata {
         // Check the turn first: decoding a large file only to fail is wasted work.

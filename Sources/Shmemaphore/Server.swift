@@ -8,11 +8,11 @@
 /// Creating it creates (or resets) the channel; `close()` or deinit removes
 /// all four objects.  Not thread-safe: use one thread at a time.
 public final class ShmemaphoreServer {
-    package let core: ChannelCore
+    package let core: ServerEngine
 
     /// Creates channel `channel` as its server (see ``ChannelOptions``).
     public init(channel: String, options: ChannelOptions = ChannelOptions()) throws(ShmemaphoreError) {
-        core = try ChannelCore.openServer(ChannelName(channel), options: options)
+        core = try ServerEngine.openServer(ChannelName(channel), options: options)
     }
 
     /// The channel's name and object names.

@@ -3,14 +3,14 @@ import Glibc
 import Shmemaphore
 
 // Opening, closing and the exchange functions.  Each converts its arguments,
-// calls ChannelCore, and returns a status code (see Support.swift).
+// calls the role's engine (ServerEngine, ClientEngine), and returns a status code (see Support.swift).
 
 @c @implementation
 public func shmemaphore_server_open(
     _ name: UnsafePointer<CChar>!, _ options: UnsafePointer<shmemaphore_options>!,
     _ out: UnsafeMutablePointer<OpaquePointer?>!
 ) -> Int32 {
-    open(name, options, out, with: ChannelCore.openServer)
+    openChannel(name, options, out) { name, options throws(ShmemaphoreError) in .server(try ServerEngine.openServer(name, options: options)) }
 }
 
 @c @implementation
@@ -18,14 +18,14 @@ public func shmemaphore_client_open(
     _ name: UnsafePointer<CChar>!, _ options: UnsafePointer<shmemaphore_options>!,
     _ out: UnsafeMutablePointer<OpaquePointer?>!
 ) -> Int32 {
-    open(name, options, out, with: ChannelCore.openClient)
+    openChannel(name, options, out) { name, options throws(ShmemaphoreError) in .client(try ClientEngine.openClient(name, options: options)) }
 }
 
 /// The shared body of the two open functions: `opener` is the role's constructor.
-private func open(
+private func openChannel(
     _ name: UnsafePointer<CChar>?, _ options: UnsafePointer<shmemaphore_options>?,
     _ out: UnsafeMutablePointer<OpaquePointer?>?,
-    with opener: (ChannelName, ChannelOptions) throws(ShmemaphoreError) -> ChannelCore
+    with opener: (ChannelName, ChannelOptions) throws(ShmemaphoreError) -> ChannelHandle
 ) -> Int32 {
     status { () throws(ShmemaphoreError) in
         guard let out else { throw .invalidArgument("out is NULL") }
@@ -51,7 +51,8 @@ public func shmemaphore_interrupt(_ handle: OpaquePointer!) -> Int32 {
 @c @implementation
 public func shmemaphore_channel_role(_ handle: OpaquePointer!) -> Int32 {
     guard let core = try? channel(handle) else { return ErrorCode.invalidArgument }
-    return core.role == .server ? Int32(SHMEMAPHORE_ROLE_SERVER) : Int32(SHMEMAPHORE_ROLE_CLIENT)
+    if case .server = core { return Int32(SHMEMAPHORE_ROLE_SERVER) }
+    return Int32(SHMEMAPHORE_ROLE_CLIENT)
 }
 
 // MARK: Server
@@ -59,7 +60,7 @@ public func shmemaphore_channel_role(_ handle: OpaquePointer!) -> Int32 {
 @c @implementation
 public func shmemaphore_send_request(_ handle: OpaquePointer!, _ request: UnsafeRawPointer!, _ length: UInt64) -> Int32 {
     status { () throws(ShmemaphoreError) in
-        try channel(handle).sendRequest(buffer(request, length, what: "the request"))
+        try channel(handle).server("send a request").sendRequest(buffer(request, length, what: "the request"))
     }
 }
 
@@ -70,7 +71,7 @@ public func shmemaphore_receive_response(
     status { () throws(ShmemaphoreError) in
         let core = try channel(handle)
         guard let out else { throw .invalidArgument("out is NULL") }
-        let received = try core.receiveResponse(timeout: callTimeout(timeoutMilliseconds))
+        let received = try core.server("receive a response").receiveResponse(timeout: callTimeout(timeoutMilliseconds))
         var response = shmemaphore_response()
         response.metadata = received.metadata.c
         // A view is never NULL, even when empty, so callers need no special case.
@@ -112,7 +113,7 @@ public func shmemaphore_receive_request(
     status { () throws(ShmemaphoreError) in
         let core = try channel(handle)
         guard let request, let length else { throw .invalidArgument("request or length is NULL") }
-        let received = try core.receiveRequest(timeout: callTimeout(timeoutMilliseconds))
+        let received = try core.client("receive a request").receiveRequest(timeout: callTimeout(timeoutMilliseconds))
         request.pointee = received.baseAddress?.assumingMemoryBound(to: UInt8.self)
             ?? UnsafeRawPointer(length).assumingMemoryBound(to: UInt8.self)
         length.pointee = UInt64(received.count)
@@ -127,7 +128,7 @@ public func shmemaphore_send_response(
         let core = try channel(handle)
         guard let metadata else { throw .invalidArgument("metadata is NULL") }
         let wire = ResponseMetadata(metadata.pointee)
-        try core.sendResponse(wire, payload: buffer(payload, wire.bytes, what: "the payload"))
+        try core.client("send a response").sendResponse(wire, payload: buffer(payload, wire.bytes, what: "the payload"))
     }
 }
 
@@ -136,7 +137,7 @@ public func shmemaphore_send_error(_ handle: OpaquePointer!, _ code: UInt64, _ m
     status { () throws(ShmemaphoreError) in
         let core = try channel(handle)
         let text = message.map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) }
-        try core.sendError(code: code, message: text ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        try core.client("send an error response").sendError(code: code, message: text ?? UnsafeRawBufferPointer(start: nil, count: 0))
     }
 }
 
@@ -145,7 +146,7 @@ public func shmemaphore_reserve(_ handle: OpaquePointer!, _ length: UInt64, _ ou
     status { () throws(ShmemaphoreError) in
         let core = try channel(handle)
         guard let out else { throw .invalidArgument("buffer is NULL") }
-        out.pointee = try core.reserve(length).baseAddress
+        out.pointee = try core.client("reserve a response buffer").reserve(length).baseAddress
     }
 }
 
@@ -154,7 +155,7 @@ public func shmemaphore_commit(_ handle: OpaquePointer!, _ metadata: UnsafePoint
     status { () throws(ShmemaphoreError) in
         let core = try channel(handle)
         guard let metadata else { throw .invalidArgument("metadata is NULL") }
-        try core.commit(ResponseMetadata(metadata.pointee))
+        try core.client("commit a response").commit(ResponseMetadata(metadata.pointee))
     }
 }
 
@@ -166,7 +167,7 @@ public func shmemaphore_send_image_file(
 ) -> Int32 {
     status { () throws(ShmemaphoreError) in
         let core = try channel(handle)
-        let metadata = try core.sendImageFile(atCPath: cPath(path))
+        let metadata = try core.client("send an image").sendImageFile(atCPath: cPath(path))
         sent?.pointee = metadata.c
     }
 }

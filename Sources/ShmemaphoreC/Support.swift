@@ -17,13 +17,56 @@ func status(_ body: () throws(ShmemaphoreError) -> Void) -> Int32 {
     }
 }
 
+/// What a C handle holds: one role's engine.  A call for the other role
+/// is SHMEMAPHORE_E_WRONG_ROLE, decided here; in Swift such a call cannot
+/// be written.
+enum ChannelHandle {
+    case server(ServerEngine)
+    case client(ClientEngine)
+
+    /// The engine's interrupt cell.
+    var interruptID: UInt64 {
+        switch self {
+        case .server(let server): return server.interruptID
+        case .client(let client): return client.interruptID
+        }
+    }
+
+    /// The server engine; `action` names what a client was asked to do.
+    func server(_ action: @autoclosure () -> String) throws(ShmemaphoreError) -> ServerEngine {
+        guard case .server(let server) = self else { throw .wrongRole("a client cannot \(action())") }
+        return server
+    }
+
+    /// The client engine; `action` names what a server was asked to do.
+    func client(_ action: @autoclosure () -> String) throws(ShmemaphoreError) -> ClientEngine {
+        guard case .client(let client) = self else { throw .wrongRole("a server cannot \(action())") }
+        return client
+    }
+
+    /// Closes the engine (a server also removes the channel's objects).
+    func close() {
+        switch self {
+        case .server(let server): server.close()
+        case .client(let client): client.close()
+        }
+    }
+}
+
 /// The open channels, by handle.  A C handle is a number this table hands
 /// out, never a pointer to Swift memory: a closed, doubly closed or made-up
 /// handle is then a clean SHMEMAPHORE_E_INVALID_ARGUMENT instead of a
-/// use-after-free.  The lock guards only the table; a channel itself is
-/// used by one thread at a time, as the header says.
+/// use-after-free.  One slot per interrupt cell, found from the handle
+/// without hashing (every call of the C API looks its channel up here).
+/// The lock guards only the table; a channel itself is used by one thread
+/// at a time, as the header says.
 final class HandleTable: @unchecked Sendable {  // every access holds `mutex`
-    private var channels: [UInt: ChannelCore] = [:]
+    private struct Slot {
+        let handle: UInt
+        let channel: ChannelHandle
+    }
+
+    private var slots = [Slot?](repeating: nil, count: ChannelInterrupter.cellCount)
     private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
         let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -39,15 +82,30 @@ final class HandleTable: @unchecked Sendable {  // every access holds `mutex`
     /// A channel's handle is its interrupt id times 16: it looks like (and
     /// prints as) a pointer, is never handed out twice, and leads
     /// `shmemaphore_interrupt` to the channel without this table's lock.
-    func insert(_ core: ChannelCore) -> UInt {
-        let handle = handle(ofInterruptID: core.interruptID)
-        locked { channels[handle] = core }
+    func insert(_ channel: ChannelHandle) -> UInt {
+        let handle = handle(ofInterruptID: channel.interruptID)
+        locked { slots[slotIndex(of: handle)] = Slot(handle: handle, channel: channel) }
         return handle
     }
 
-    func lookUp(_ handle: UInt) -> ChannelCore? { locked { channels[handle] } }
+    func lookUp(_ handle: UInt) -> ChannelHandle? {
+        locked {
+            guard let slot = slots[slotIndex(of: handle)], slot.handle == handle else { return nil }
+            return slot.channel
+        }
+    }
 
-    func remove(_ handle: UInt) -> ChannelCore? { locked { channels.removeValue(forKey: handle) } }
+    func remove(_ handle: UInt) -> ChannelHandle? {
+        locked {
+            let index = slotIndex(of: handle)
+            guard let slot = slots[index], slot.handle == handle else { return nil }
+            slots[index] = nil
+            return slot.channel
+        }
+    }
+
+    /// The channel's cell index: two open channels never share it.
+    private func slotIndex(of handle: UInt) -> Int { ChannelInterrupter.cellIndex(of: interruptID(ofHandle: handle)) }
 }
 
 let openChannels = HandleTable()
@@ -56,8 +114,8 @@ let openChannels = HandleTable()
 func handle(ofInterruptID id: UInt64) -> UInt { UInt(id) << 4 }
 func interruptID(ofHandle handle: UInt) -> UInt64 { UInt64(handle >> 4) }
 
-/// The core object behind a C handle.
-func channel(_ handle: OpaquePointer?) throws(ShmemaphoreError) -> ChannelCore {
+/// The engine behind a C handle.
+func channel(_ handle: OpaquePointer?) throws(ShmemaphoreError) -> ChannelHandle {
     guard let handle else { throw .invalidArgument("the channel is NULL") }
     let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
     guard let core = openChannels.lookUp(key) else {
@@ -67,13 +125,13 @@ func channel(_ handle: OpaquePointer?) throws(ShmemaphoreError) -> ChannelCore {
 }
 
 /// A new handle for `core`, valid until `closeHandle`.
-func makeHandle(_ core: ChannelCore) -> OpaquePointer {
+func makeHandle(_ core: ChannelHandle) -> OpaquePointer {
     let key = openChannels.insert(core)
     return OpaquePointer(bitPattern: key)!
 }
 
 /// Forgets a handle and returns its channel; nil if it was not open.
-func closeHandle(_ handle: OpaquePointer) -> ChannelCore? {
+func closeHandle(_ handle: OpaquePointer) -> ChannelHandle? {
     let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
     return openChannels.remove(key)
 }

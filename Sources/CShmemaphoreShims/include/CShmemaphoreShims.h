@@ -19,6 +19,10 @@ int shmemaphore_shim_sem_wait_monotonic(sem_t *sem, int64_t seconds, int64_t nan
  * channel's id without a lock, so that an interrupt may come from any thread
  * or a signal handler. */
 
+/** How many channels a process may have open at once: one cell each.  An
+ *  id is (sequence << SHMEMAPHORE_SHIM_INTERRUPT_INDEX_BITS) | cell index. */
+enum { SHMEMAPHORE_SHIM_INTERRUPT_INDEX_BITS = 12, SHMEMAPHORE_SHIM_INTERRUPT_CELLS = 1 << 12 };
+
 /** Claims a free cell for a new channel.  Returns the channel's id (never
  *  0, never handed out twice in a process), or 0 when every cell is taken. */
 uint64_t shmemaphore_shim_interrupt_claim(void);
