@@ -8,6 +8,8 @@
 //   Sources/CStb                 system library: Debian's libstb-dev
 //   Sources/shmemaphore-cli      the `shmemaphore` command-line tool (server, client, demo, ls, rm, conformance)
 //   Sources/shmemaphore-testpeer a scripted Swift peer that tests spawn as a second process
+//   Tests/Soak                   shmemaphore-soak-peer: the Swift soak server of scripts/soak.sh
+//                                (soak_server.c beside it is C: the script compiles it against the library)
 import PackageDescription
 
 let packageDirectory = Context.packageDirectory
@@ -67,6 +69,16 @@ let package = Package(
         .executableTarget(
             name: "shmemaphore-testpeer",
             dependencies: ["Shmemaphore"]
+        ),
+        // Built by scripts/soak.sh (`swift build -c release --product
+        // shmemaphore-soak-peer`); no product is declared: SwiftPM makes one
+        // for every executable target of the root package, and this one is not
+        // for other packages.
+        .executableTarget(
+            name: "shmemaphore-soak-peer",
+            dependencies: ["Shmemaphore"],
+            path: "Tests/Soak",
+            exclude: ["soak_server.c"]
         ),
         .testTarget(
             name: "ShmemaphoreTests",
