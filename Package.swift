@@ -10,6 +10,7 @@
 //   Sources/shmemaphore-testpeer a scripted Swift peer that tests spawn as a second process
 //   Tests/Soak                   shmemaphore-soak-peer: the Swift soak server of scripts/soak.sh
 //                                (soak_server.c beside it is C: the script compiles it against the library)
+//   Fuzz                         shmemaphore-receive-path-fuzz: the libFuzzer target of scripts/fuzz.sh
 import PackageDescription
 
 let packageDirectory = Context.packageDirectory
@@ -79,6 +80,21 @@ let package = Package(
             dependencies: ["Shmemaphore"],
             path: "Tests/Soak",
             exclude: ["soak_server.c"]
+        ),
+        // The libFuzzer target over the receive path (Fuzz/README.md).
+        // scripts/fuzz.sh builds it with `--sanitize fuzzer --sanitize address
+        // -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+        // -Xswiftc -DSHMEMAPHORE_LIBFUZZER` (the script says why): main()
+        // then comes from libFuzzer's runtime, which calls the target's
+        // @_cdecl("LLVMFuzzerTestOneInput").  Every other build (swift build,
+        // --build-tests) links it without libFuzzer; Fuzz/ReplayMain.swift,
+        // compiled only without SHMEMAPHORE_LIBFUZZER, is then its main(): it
+        // runs the inputs named on the command line once each.
+        .executableTarget(
+            name: "shmemaphore-receive-path-fuzz",
+            dependencies: ["Shmemaphore", "CShmemaphoreShims"],
+            path: "Fuzz",
+            exclude: ["corpus", "README.md"]
         ),
         .testTarget(
             name: "ShmemaphoreTests",
