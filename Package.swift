@@ -5,6 +5,8 @@
 //   Sources/ShmemaphoreC         the C ABI: thin @c functions behind include/shmemaphore.h
 //   Sources/CShmemaphoreHeader   module map that lets Swift see include/shmemaphore.h
 //   Sources/CShmemaphoreShims    small C helpers Swift cannot call directly (sem_clockwait, ...)
+//   Sources/CShmemaphoreVersion  the header's version macros as two C functions for ShmemaphoreC
+//                                (include/shmemaphore.h is the one place the version is written)
 //   Sources/CStb                 system library: Debian's libstb-dev
 //   Sources/shmemaphore-cli      the `shmemaphore` command-line tool (server, client, demo, ls, rm, conformance)
 //   Sources/shmemaphore-testpeer a scripted Swift peer that tests spawn as a second process
@@ -54,12 +56,16 @@ let package = Package(
         ),
         .systemLibrary(name: "CShmemaphoreHeader"),
         .target(
+            name: "CShmemaphoreVersion",
+            cSettings: [.unsafeFlags(["-gdwarf-4"])]  // as CShmemaphoreShims: valgrind 3.19
+        ),
+        .target(
             name: "Shmemaphore",
             dependencies: ["CShmemaphoreShims", "CStb"]
         ),
         .target(
             name: "ShmemaphoreC",
-            dependencies: ["Shmemaphore", "CShmemaphoreHeader"],
+            dependencies: ["Shmemaphore", "CShmemaphoreHeader", "CShmemaphoreVersion"],
             exclude: ["shmemaphore.map"],
             linkerSettings: cLibraryLinkerFlags
         ),
