@@ -19,6 +19,11 @@ let packageDirectory = Context.packageDirectory
 
 /// Linker flags that make the dynamic library a proper C library: only the
 /// header's functions exported, and an soname so consumers record `.so.1`.
+/// This `-soname=` flag is the build's one definition of the soname:
+/// CMakeLists.txt reads it from here (a regex over this file; the configure
+/// fails if the literal `-soname=libshmemaphore.so.<N>` is gone), as it reads
+/// the version from include/shmemaphore.h.  (scripts/check-abi.sh and
+/// Tests/Install expect `.so.1` on their own: checks, not definitions.)
 let cLibraryLinkerFlags: [LinkerSetting] = [
     .unsafeFlags([
         "-Xlinker", "--version-script=\(packageDirectory)/Sources/ShmemaphoreC/shmemaphore.map",
