@@ -5,15 +5,25 @@
 //   Sources/ShmemaphoreC         the C ABI: thin @c functions behind include/shmemaphore.h
 //   Sources/CShmemaphoreHeader   module map that lets Swift see include/shmemaphore.h
 //   Sources/CShmemaphoreShims    small C helpers Swift cannot call directly (sem_clockwait, ...)
+//   Sources/CShmemaphoreVersion  the header's version macros as two C functions for ShmemaphoreC
+//                                (include/shmemaphore.h is the one place the version is written)
 //   Sources/CStb                 system library: Debian's libstb-dev
 //   Sources/shmemaphore-cli      the `shmemaphore` command-line tool (server, client, demo, ls, rm, conformance)
 //   Sources/shmemaphore-testpeer a scripted Swift peer that tests spawn as a second process
+//   Tests/Soak                   shmemaphore-soak-peer: the Swift soak server of scripts/soak.sh
+//                                (soak_server.c beside it is C: the script compiles it against the library)
+//   Fuzz                         shmemaphore-receive-path-fuzz: the libFuzzer target of scripts/fuzz.sh
 import PackageDescription
 
 let packageDirectory = Context.packageDirectory
 
 /// Linker flags that make the dynamic library a proper C library: only the
 /// header's functions exported, and an soname so consumers record `.so.1`.
+/// This `-soname=` flag is the build's one definition of the soname:
+/// CMakeLists.txt reads it from here (a regex over this file; the configure
+/// fails if the literal `-soname=libshmemaphore.so.<N>` is gone), as it reads
+/// the version from include/shmemaphore.h.  (scripts/check-abi.sh and
+/// Tests/Install expect `.so.1` on their own: checks, not definitions.)
 let cLibraryLinkerFlags: [LinkerSetting] = [
     .unsafeFlags([
         "-Xlinker", "--version-script=\(packageDirectory)/Sources/ShmemaphoreC/shmemaphore.map",
@@ -51,12 +61,16 @@ let package = Package(
         ),
         .systemLibrary(name: "CShmemaphoreHeader"),
         .target(
+            name: "CShmemaphoreVersion",
+            cSettings: [.unsafeFlags(["-gdwarf-4"])]  // as CShmemaphoreShims: valgrind 3.19
+        ),
+        .target(
             name: "Shmemaphore",
             dependencies: ["CShmemaphoreShims", "CStb"]
         ),
         .target(
             name: "ShmemaphoreC",
-            dependencies: ["Shmemaphore", "CShmemaphoreHeader"],
+            dependencies: ["Shmemaphore", "CShmemaphoreHeader", "CShmemaphoreVersion"],
             exclude: ["shmemaphore.map"],
             linkerSettings: cLibraryLinkerFlags
         ),
@@ -67,6 +81,31 @@ let package = Package(
         .executableTarget(
             name: "shmemaphore-testpeer",
             dependencies: ["Shmemaphore"]
+        ),
+        // Built by scripts/soak.sh (`swift build -c release --product
+        // shmemaphore-soak-peer`); no product is declared: SwiftPM makes one
+        // for every executable target of the root package, and this one is not
+        // for other packages.
+        .executableTarget(
+            name: "shmemaphore-soak-peer",
+            dependencies: ["Shmemaphore"],
+            path: "Tests/Soak",
+            exclude: ["soak_server.c"]
+        ),
+        // The libFuzzer target over the receive path (Fuzz/README.md).
+        // scripts/fuzz.sh builds it with `--sanitize fuzzer --sanitize address
+        // -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+        // -Xswiftc -DSHMEMAPHORE_LIBFUZZER` (the script says why): main()
+        // then comes from libFuzzer's runtime, which calls the target's
+        // @_cdecl("LLVMFuzzerTestOneInput").  Every other build (swift build,
+        // --build-tests) links it without libFuzzer; Fuzz/ReplayMain.swift,
+        // compiled only without SHMEMAPHORE_LIBFUZZER, is then its main(): it
+        // runs the inputs named on the command line once each.
+        .executableTarget(
+            name: "shmemaphore-receive-path-fuzz",
+            dependencies: ["Shmemaphore", "CShmemaphoreShims"],
+            path: "Fuzz",
+            exclude: ["corpus", "README.md"]
         ),
         .testTarget(
             name: "ShmemaphoreTests",

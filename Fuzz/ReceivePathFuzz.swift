@@ -1,12 +1,13 @@
 // ReceivePathFuzz.swift - libFuzzer target over everything libshmemaphore's
 // receive path parses from shared memory.
 //
-// Built by scripts/fuzz.sh, which compiles this file TOGETHER with
-// Sources/Shmemaphore/*.swift into one module (swiftc -sanitize=fuzzer,address
-// -parse-as-library), so the target reaches the core's internal API
-// (ServerEngine, ClientEngine, checkPayloadFits, ResponseMetadata(words:)) without
-// @testable and without a target in Package.swift.  The fuzzer runtime
-// provides main().
+// The SwiftPM executable target `shmemaphore-receive-path-fuzz` (Package.swift,
+// folder Fuzz/), built by scripts/fuzz.sh with `swift build` for libFuzzer
+// and ASan (the core and the C shims are instrumented too); the fuzzer
+// runtime provides main() (ReplayMain.swift says what a build without
+// libFuzzer does).  The target reaches the core's `package` API (ServerEngine,
+// ClientEngine, checkPayloadFits, ResponseMetadata(words:), validateForSending), which every
+// target of this package sees, without @testable.
 //
 // Every input runs two checks:
 //
@@ -77,6 +78,7 @@
 //                (request: word 0 is the length L; response: B, W, H, C)
 import CShmemaphoreShims
 import Glibc
+import Shmemaphore
 
 // MARK: - Input
 

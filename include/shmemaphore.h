@@ -112,7 +112,10 @@ extern "C" {
 /* Versions                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/** Library version this header describes (semantic versioning). */
+/** Library version this header describes (semantic versioning).  These
+ *  three lines are the one place the version is written: the library's
+ *  shmemaphore_version_number() and shmemaphore_version_string() are built
+ *  from them, and CMake reads them for the project version. */
 #define SHMEMAPHORE_VERSION_MAJOR 0
 #define SHMEMAPHORE_VERSION_MINOR 2
 #define SHMEMAPHORE_VERSION_PATCH 0
@@ -120,6 +123,14 @@ extern "C" {
 #define SHMEMAPHORE_VERSION_NUMBER                                            \
     (SHMEMAPHORE_VERSION_MAJOR * 10000 + SHMEMAPHORE_VERSION_MINOR * 100 +     \
      SHMEMAPHORE_VERSION_PATCH)
+/** "MAJOR.MINOR.PATCH" as a string literal, e.g. "0.2.0". */
+#define SHMEMAPHORE_VERSION_STRING                                            \
+    SHMEMAPHORE_STRINGIFY_(SHMEMAPHORE_VERSION_MAJOR) "."                      \
+    SHMEMAPHORE_STRINGIFY_(SHMEMAPHORE_VERSION_MINOR) "."                      \
+    SHMEMAPHORE_STRINGIFY_(SHMEMAPHORE_VERSION_PATCH)
+/* Helpers of SHMEMAPHORE_VERSION_STRING: expand the macro, then quote it. */
+#define SHMEMAPHORE_STRINGIFY_(macro) SHMEMAPHORE_QUOTE_(macro)
+#define SHMEMAPHORE_QUOTE_(text) #text
 /** Version of the wire protocol spoken by default.  Version 1 is the
  *  original shmemaphore apps' protocol (docs/PROTOCOL.md). */
 #define SHMEMAPHORE_PROTOCOL_VERSION 1

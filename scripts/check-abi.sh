@@ -245,6 +245,7 @@ int check_abi_header_tu(shmemaphore_channel *channel)
     shmemaphore_response r;
     int64_t timeout = SHMEMAPHORE_TIMEOUT_INFINITE;
     const char *name = shmemaphore_error_name(SHMEMAPHORE_E_TIMEOUT);
+    const char *version = SHMEMAPHORE_VERSION_STRING;
 
     shmemaphore_options_init(&o, sizeof o);
     o.flags |= SHMEMAPHORE_FLAG_ALLOW_FOREIGN_OWNER | SHMEMAPHORE_FLAG_BLOCKING_WAIT |
@@ -253,7 +254,7 @@ int check_abi_header_tu(shmemaphore_channel *channel)
     m.channels = SHMEMAPHORE_CHANNELS_ERROR;
     if (shmemaphore_channel_role(channel) == SHMEMAPHORE_ROLE_SERVER)
         return shmemaphore_receive_response(channel, timeout, &r);
-    if (name == NULL || m.channels == 0)
+    if (name == NULL || version[0] == '\0' || m.channels == 0)
         return SHMEMAPHORE_E_INVALID_ARGUMENT;
     return shmemaphore_version_number() == SHMEMAPHORE_VERSION_NUMBER ? SHMEMAPHORE_OK : SHMEMAPHORE_E_FIRST;
 }
@@ -425,6 +426,11 @@ fi
 # ---------------------------------------------------------------------------
 # 8. Versions and status-code names at run time
 # ---------------------------------------------------------------------------
+# The library takes its version from include/shmemaphore.h when it is built
+# (Sources/CShmemaphoreVersion), so a mismatch means a library built from
+# another header.  Its string is compared with the numeric macros formatted
+# here (and so is SHMEMAPHORE_VERSION_STRING), so a broken stringification in
+# the header shows as well.
 
 cat >"$tmp/version.c" <<'EOF'
 #include <errno.h>
@@ -471,6 +477,9 @@ int main(void)
     snprintf(what, sizeof what, "shmemaphore_version_string() is \"%s\", the macros say \"%s\"",
              version ? version : "(null)", expected);
     expect(version != NULL && strcmp(version, expected) == 0, what);
+    snprintf(what, sizeof what, "SHMEMAPHORE_VERSION_STRING is \"%s\", the numeric macros say \"%s\"",
+             SHMEMAPHORE_VERSION_STRING, expected);
+    expect(strcmp(SHMEMAPHORE_VERSION_STRING, expected) == 0, what);
     snprintf(what, sizeof what, "shmemaphore_protocol_version() is %u, SHMEMAPHORE_PROTOCOL_VERSION %d",
              shmemaphore_protocol_version(), SHMEMAPHORE_PROTOCOL_VERSION);
     expect(shmemaphore_protocol_version() == (unsigned)SHMEMAPHORE_PROTOCOL_VERSION, what);

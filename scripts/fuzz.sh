@@ -8,15 +8,24 @@
 #                                                      # more of DATA than its payload
 #
 # The target is Fuzz/ReceivePathFuzz.swift (its header describes the input
-# layout and every check).  It is compiled here TOGETHER with
-# Sources/Shmemaphore/*.swift as one module, with
-# `swiftc -sanitize=fuzzer,address -parse-as-library`, so it reaches the
-# core's internal API without @testable and without any target in
-# Package.swift; the C shims are compiled with clang -fsanitize=address,
-# fuzzer-no-link.  The fuzzer runtime provides main().
+# layout and every check), the SwiftPM executable target
+# shmemaphore-receive-path-fuzz (Package.swift).  It is built here with
+#   swift build -c release --product shmemaphore-receive-path-fuzz
+#     --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address
+#     -Xswiftc -parse-as-library -Xswiftc -DSHMEMAPHORE_LIBFUZZER
+# so the core and the C shims it links are instrumented (coverage and ASan)
+# as well, and the fuzzer runtime provides main() (Fuzz/ReplayMain.swift says
+# why the target has none with SHMEMAPHORE_LIBFUZZER).  The -Xswiftc
+# -sanitize=fuzzer,address is not redundant: SwiftPM passes its two
+# sanitizers to swiftc as two -sanitize= flags, in no fixed order, and swiftc
+# keeps only the last one, so the Swift code would get either coverage or
+# ASan; the user's flag comes last and names both (the C code gets both
+# either way).
 #
 # Everything goes to .build-fuzz/ (git-ignored):
-#   receive-path-fuzz   the fuzzer
+#   swiftpm/            SwiftPM's scratch folder (the fuzzer is
+#                       swiftpm/release/shmemaphore-receive-path-fuzz); not
+#                       .build-fuzz itself, whose artifacts/ SwiftPM owns
 #   corpus/             inputs the fuzzer found interesting (kept between runs)
 #   artifacts/          crash-*/timeout-*/oom-* inputs, if any
 #   fuzz.log            the last run's libFuzzer output
@@ -32,7 +41,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 work=.build-fuzz
-fuzzer=$work/receive-path-fuzz
 log=$work/fuzz.log
 prefix="fz$$"
 
@@ -57,35 +65,18 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # ---- build ------------------------------------------------------------------
-mkdir -p "$work/modules" "$work/corpus" "$work/artifacts"
-cat >"$work/modules/module.modulemap" <<EOF
-module CShmemaphoreShims {
-    header "$PWD/Sources/CShmemaphoreShims/include/CShmemaphoreShims.h"
-    export *
-}
-EOF
+mkdir -p "$work/corpus" "$work/artifacts"
+swift_build=(swift build -c release --product shmemaphore-receive-path-fuzz --scratch-path "$work/swiftpm"
+             --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address
+             -Xswiftc -parse-as-library -Xswiftc -DSHMEMAPHORE_LIBFUZZER)
 build_start=$(date +%s)
-# The gold linker warns about every local ASan helper symbol; only the rest is news.
-# Every C file of the shims target (the syscall helpers and the fault guard).
-shim_objects=()
-compile_shims() {
-    local source object
-    for source in Sources/CShmemaphoreShims/*.c; do
-        object="$work/$(basename "$source" .c).o"
-        clang -fsanitize=address,fuzzer-no-link -g -O1 -Wall -Wextra \
-            -I Sources/CShmemaphoreShims/include -c "$source" -o "$object" || return 1
-        shim_objects+=("$object")
-    done
-}
-if ! { compile_shims &&
-       swiftc -parse-as-library -module-name ShmemaphoreFuzz -package-name shmemaphore \
-            -swift-version 6 -sanitize=fuzzer,address -O -g \
-            -I "$work/modules" -I Sources/CStb -Xcc -I/usr/include/stb \
-            Sources/Shmemaphore/*.swift Fuzz/*.swift "${shim_objects[@]}" -lstb \
-            -o "$fuzzer"; } 2> >(grep -v "Cannot export local symbol" >&2); then
-    echo "fuzz: FAIL (the fuzzer did not build)"
+if ! "${swift_build[@]}" >"$work/build.log" 2>&1 || ! bin=$("${swift_build[@]}" --show-bin-path 2>>"$work/build.log" | tail -n 1); then
+    # The gold linker warns about every local ASan helper symbol; only the rest is news.
+    grep -v "Cannot export local symbol" "$work/build.log" | tail -n 40
+    echo "fuzz: FAIL (the fuzzer did not build; log $work/build.log)"
     exit 1
 fi
+fuzzer=$bin/shmemaphore-receive-path-fuzz
 echo "fuzz: built $fuzzer in $(( $(date +%s) - build_start )) s"
 
 # Crashes must reach libFuzzer (which saves the input), not Swift's backtracer.

@@ -8,7 +8,7 @@
 # processes on its own channel:
 #   c-server/swift-client   Tests/Soak/soak_server.c (C, only <shmemaphore.h>)
 #                           with `shmemaphore-testpeer client` (Swift API)
-#   swift-server/c-client   Tests/Soak/SoakServer.swift (Swift API)
+#   swift-server/c-client   Tests/Soak/SoakServer.swift (Swift API, SwiftPM target shmemaphore-soak-peer)
 #                           with `shmemaphore-c-peer client` (Tests/CPeer/c_peer.c, C API)
 # The clients answer bytes through the copy path and images through the
 # zero-copy path (Tests/CPeer/PEER-SPEC.md).  The steps come from
@@ -27,9 +27,10 @@
 # open, the channel's four objects existed during the run and none is left.
 #
 # Builds: the CMake build (SHMEMAPHORE_BUILD_DIR, default build/; configured
-# Release if new) for libshmemaphore.so and the two peers; the soak servers
-# into .build-soak/ (the C one against that libshmemaphore.so, the Swift one
-# with swiftc -O from Sources/Shmemaphore, so Package.swift needs no target).
+# Release if new) for libshmemaphore.so and the two peers; the C soak server
+# with cc against that libshmemaphore.so, into .build-soak/; the Swift one,
+# the SwiftPM target shmemaphore-soak-peer (Package.swift), with
+# `swift build -c release --scratch-path .build-soak`.
 # Logs and step files stay in .build-soak/.
 #
 # Prints one verdict line "soak: PASS|FAIL ..."; exit status 0 pass, 1 fail, 2 usage.
@@ -47,7 +48,7 @@ work=.build-soak
 prefix="soak$$"
 jobs=$(nproc 2>/dev/null || echo 2)
 anon_limit_kb=65536
-mkdir -p "$work/modules"
+mkdir -p "$work"
 
 pids=()
 cleanup() {
@@ -76,21 +77,10 @@ bin="$build/bin"
 lib="$(cd "$build/lib" && pwd)"
 quietly "$work/c-build.log" cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -Iinclude Tests/Soak/soak_server.c \
     -L"$lib" -lshmemaphore -Wl,-rpath,"$lib" -lm -o "$work/soak-server-c" || fail "compiling soak_server.c"
-cat >"$work/modules/module.modulemap" <<EOF
-module CShmemaphoreShims {
-    header "$PWD/Sources/CShmemaphoreShims/include/CShmemaphoreShims.h"
-    export *
-}
-EOF
-# Every C file of the shims target (the syscall helpers and the fault guard).
-quietly "$work/swift-build.log" sh -c "
-    for source in Sources/CShmemaphoreShims/*.c; do
-        cc -O2 -c \"\$source\" -I Sources/CShmemaphoreShims/include -o '$work/'\$(basename \"\$source\" .c).o || exit 1
-    done &&
-    swiftc -parse-as-library -module-name SoakServer -package-name shmemaphore -swift-version 6 -O -wmo \
-        -I '$work/modules' -I Sources/CStb -Xcc -I/usr/include/stb \
-        Sources/Shmemaphore/*.swift Tests/Soak/SoakServer.swift '$work/'*.o -lstb -o '$work/soak-server-swift'" ||
-    fail "compiling SoakServer.swift"
+swift_build=(swift build -c release --product shmemaphore-soak-peer --scratch-path "$work")
+quietly "$work/swift-build.log" "${swift_build[@]}" || fail "swift build of shmemaphore-soak-peer, log $work/swift-build.log"
+swift_server="$("${swift_build[@]}" --show-bin-path | tail -n 1)/shmemaphore-soak-peer"
+[ -x "$swift_server" ] || fail "swift build made no $swift_server"
 echo "soak: built in $((SECONDS - start)) s ($build, $work)"
 
 first=$((exchanges / 2))
@@ -201,7 +191,7 @@ pairing() {
 }
 
 pairing c-server/swift-client c-swift "$work/steps-c-server.txt" "$work/soak-server-c" "$bin/shmemaphore-testpeer"
-pairing swift-server/c-client swift-c "$work/steps-swift-server.txt" "$work/soak-server-swift" "$bin/shmemaphore-c-peer"
+pairing swift-server/c-client swift-c "$work/steps-swift-server.txt" "$swift_server" "$bin/shmemaphore-c-peer"
 
 echo
 printf '  %s\n' "${verdicts[@]}"

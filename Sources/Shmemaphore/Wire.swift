@@ -115,7 +115,7 @@ public struct ResponseMetadata: Equatable, Sendable {
 
     /// Validates metadata a responder is about to publish (error responses
     /// have their own call, so the error marker is refused here).
-    func validateForSending() throws(ShmemaphoreError) {
+    package func validateForSending() throws(ShmemaphoreError) {
         if channels == Wire.errorChannels {
             throw .invalidArgument("channels = UINT64_MAX marks error responses; send errors with the error call")
         }
@@ -128,7 +128,7 @@ public struct ResponseMetadata: Equatable, Sendable {
     }
 
     /// Decodes the four words from the first 32 bytes of `buffer` (native byte order).
-    init(words buffer: UnsafeRawBufferPointer) {
+    package init(words buffer: UnsafeRawBufferPointer) {
         self.init(
             bytes: buffer.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
             width: buffer.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
@@ -152,7 +152,7 @@ public enum PayloadKind: Equatable, Sendable {
 
 /// Checks a received header against the data segment's real size.
 /// A header may never send a reader past the end of the segment.
-func checkPayloadFits(_ bytes: UInt64, dataSegmentSize: Int, what: String) throws(ShmemaphoreError) {
+package func checkPayloadFits(_ bytes: UInt64, dataSegmentSize: Int, what: String) throws(ShmemaphoreError) {
     guard bytes <= UInt64(max(dataSegmentSize, 0)) else {
         throw .protocolViolation("the \(what) header announces \(bytes) bytes but the data segment holds only \(dataSegmentSize)")
     }

@@ -1,20 +1,22 @@
 import CShmemaphoreHeader
+import CShmemaphoreVersion
 import Shmemaphore
 
 // Library-wide functions: versions, status code descriptions, option defaults.
 
-/// The library version; scripts/check-abi.sh checks it against the header's macros.
-let versionString: StaticString = "0.2.0"
+// The version is the header's: SHMEMAPHORE_VERSION_NUMBER and
+// SHMEMAPHORE_VERSION_STRING, which Swift cannot import as macros, come from
+// Sources/CShmemaphoreVersion (compiled C, rebuilt when the header changes).
+// scripts/check-abi.sh checks the built library's answers against the macros.
 
 @c @implementation
 public func shmemaphore_version_number() -> CUnsignedInt {
-    // SHMEMAPHORE_VERSION_NUMBER is a compound macro Swift cannot import.
-    CUnsignedInt(SHMEMAPHORE_VERSION_MAJOR * 10000 + SHMEMAPHORE_VERSION_MINOR * 100 + SHMEMAPHORE_VERSION_PATCH)
+    shmemaphore_shim_version_number()
 }
 
 @c @implementation
 public func shmemaphore_version_string() -> UnsafePointer<CChar>! {
-    versionString.cPointer
+    shmemaphore_shim_version_string()  // a C string literal: static, NUL-terminated
 }
 
 @c @implementation
@@ -45,10 +47,4 @@ public func shmemaphore_options_init(_ options: UnsafeMutablePointer<shmemaphore
     withUnsafeBytes(of: &defaults) { target.copyMemory(from: $0.baseAddress!, byteCount: known) }
     (target + known).initializeMemory(as: UInt8.self, repeating: 0, count: structSize - known)
     return ErrorCode.ok
-}
-
-extension StaticString {
-    var cPointer: UnsafePointer<CChar> {
-        UnsafeRawPointer(utf8Start).assumingMemoryBound(to: CChar.self)
-    }
 }

@@ -2,11 +2,12 @@
 // server as soak_server.c, written against the library's Swift API
 // (ShmemaphoreServer), for the swapped pairing (Swift server, C client).
 //
-//   soak-server-swift server CHANNEL STEPS-FILE PEER-PID
+//   shmemaphore-soak-peer server CHANNEL STEPS-FILE PEER-PID
 //
-// scripts/soak.sh compiles this file together with Sources/Shmemaphore/*.swift
-// into one executable (swiftc -O), so no target in Package.swift is needed;
-// only ShmemaphoreServer's public API and its Response are used.
+// The SwiftPM executable target `shmemaphore-soak-peer` (Package.swift; this
+// folder, soak_server.c excluded), which scripts/soak.sh builds with
+// `swift build -c release --product shmemaphore-soak-peer`.  Only
+// ShmemaphoreServer's public API and its Response are used.
 //
 // Steps, checks and output lines are exactly soak_server.c's (see its header):
 // every payload byte is compared with the PEER-SPEC pattern, error responses
@@ -14,6 +15,7 @@
 // /dev/shm mappings and anonymous memory (RssAnon) are sampled after the
 // first exchange, every 10 % and after the last one.
 import Glibc
+import Shmemaphore
 
 @inline(__always)
 func soakPattern(_ seed: UInt64, _ index: UInt64) -> UInt8 {
@@ -240,7 +242,7 @@ struct SoakServerMain {
     static func main() {
         let arguments = CommandLine.arguments
         guard arguments.count == 5, arguments[1] == "server", let peer = Int32(arguments[4]) else {
-            soakFail("usage: soak-server-swift server CHANNEL STEPS-FILE PEER-PID", status: 2)
+            soakFail("usage: shmemaphore-soak-peer server CHANNEL STEPS-FILE PEER-PID", status: 2)
         }
         exit(runServer(channel: arguments[2], stepsPath: arguments[3], peer: peer))
     }
