@@ -117,13 +117,13 @@ extern "C" {
  *  shmemaphore_version_number() and shmemaphore_version_string() are built
  *  from them, and CMake reads them for the project version. */
 #define SHMEMAPHORE_VERSION_MAJOR 0
-#define SHMEMAPHORE_VERSION_MINOR 2
+#define SHMEMAPHORE_VERSION_MINOR 3
 #define SHMEMAPHORE_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH, comparable with `>=`. */
 #define SHMEMAPHORE_VERSION_NUMBER                                            \
     (SHMEMAPHORE_VERSION_MAJOR * 10000 + SHMEMAPHORE_VERSION_MINOR * 100 +     \
      SHMEMAPHORE_VERSION_PATCH)
-/** "MAJOR.MINOR.PATCH" as a string literal, e.g. "0.2.0". */
+/** "MAJOR.MINOR.PATCH" as a string literal, e.g. "0.3.0". */
 #define SHMEMAPHORE_VERSION_STRING                                            \
     SHMEMAPHORE_STRINGIFY_(SHMEMAPHORE_VERSION_MAJOR) "."                      \
     SHMEMAPHORE_STRINGIFY_(SHMEMAPHORE_VERSION_MINOR) "."                      \
@@ -664,6 +664,83 @@ SHMEMAPHORE_API int shmemaphore_send_image_file(shmemaphore_channel *channel,
  */
 SHMEMAPHORE_API int shmemaphore_save_image(const shmemaphore_response *response,
                                            const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* Channels in /dev/shm: listing and clean-up                               */
+/* ------------------------------------------------------------------------ */
+
+/* What `shmemaphore ls` and `shmemaphore rm` do, for programs.  Nothing here
+ * opens a channel: files are looked at with one read-only, no-follow
+ * descriptor each and never mapped, so a file that its owner truncates,
+ * swaps or turns into a symlink meanwhile cannot crash the caller or make it
+ * look elsewhere.  Both are thread-safe. */
+
+/** Bits of shmemaphore_channel_info.objects: which objects exist. */
+#define SHMEMAPHORE_OBJECT_HEAD 1u /**< the header segment, SEG_S_HEAD */
+#define SHMEMAPHORE_OBJECT_DATA 2u /**< the data segment, SEG_S_DATA */
+#define SHMEMAPHORE_OBJECT_REQ 4u  /**< the request semaphore, sem.SEM_S_REQ */
+#define SHMEMAPHORE_OBJECT_RES 8u  /**< the response semaphore, sem.SEM_S_RES */
+
+/** One channel found in /dev/shm (see shmemaphore_list_channels). */
+typedef struct shmemaphore_channel_info {
+    /** S, the channel's name as the object names hold it: NUL-terminated
+     *  bytes that whoever made the files chose, so neither UTF-8 nor a
+     *  valid channel name is guaranteed.  Valid during the callback only. */
+    const char *name;
+    /** Which of the four objects exist: SHMEMAPHORE_OBJECT_* bits. */
+    uint32_t objects;
+    /** 1: a libshmemaphore server holds its liveness lock on HEAD (it is
+     *  alive); 0: none does (a crashed server's leftovers, or a server of
+     *  the original apps, which takes no lock); -1: unknown (no HEAD, or it
+     *  could not be looked at). */
+    int32_t server_locked;
+    /** The same for a libshmemaphore client. */
+    int32_t client_locked;
+    /** Zero; room for later fields. */
+    uint32_t reserved[5];
+} shmemaphore_channel_info;
+
+/** Called by shmemaphore_list_channels for each channel: return 0 to go on,
+ *  anything else to stop (shmemaphore_list_channels returns that value). */
+typedef int (*shmemaphore_channel_visitor)(const shmemaphore_channel_info *info, void *context);
+
+/**
+ * Call `visit` once for each channel with at least one object in /dev/shm,
+ * in byte order of the names.
+ *
+ * visit    the callback (not NULL); it may call any function of this
+ *          library, shmemaphore_remove_channel included.
+ * context  passed to visit as is; may be NULL.
+ * Returns  SHMEMAPHORE_OK, the nonzero value visit returned,
+ *          SHMEMAPHORE_E_INVALID_ARGUMENT (visit is NULL), -errno (/dev/shm
+ *          cannot be read).
+ */
+SHMEMAPHORE_API int shmemaphore_list_channels(shmemaphore_channel_visitor visit, void *context);
+
+/** Flag of shmemaphore_remove_channel: remove the channel even while a
+ *  live server holds it (its clients then lose it). */
+#define SHMEMAPHORE_REMOVE_FORCE 1u
+
+/**
+ * Remove the objects of channel `name` that a crashed server (or client)
+ * left in /dev/shm: exactly SEG_S_HEAD, SEG_S_DATA, sem.SEM_S_REQ and
+ * sem.SEM_S_RES, each only while it is still the file just looked at (a
+ * symlink is removed itself, never followed; a name that another process
+ * re-created meanwhile is left alone).
+ *
+ * name     channel name, as for shmemaphore_server_open (not NULL).
+ * flags    0 or SHMEMAPHORE_REMOVE_FORCE.
+ * removed  NULL, or receives how many objects were removed (0-4; also on
+ *          failure: those removed before it).
+ * Returns  SHMEMAPHORE_OK (also when none existed: *removed is 0),
+ *          SHMEMAPHORE_E_INVALID_NAME, SHMEMAPHORE_E_INVALID_ARGUMENT
+ *          (unknown flags), SHMEMAPHORE_E_BUSY (a libshmemaphore server
+ *          holds the channel and FORCE is not set: nothing was removed; a
+ *          server of the original apps takes no lock and is not seen),
+ *          -EACCES, -EPERM (an object is not this user's to remove; the
+ *          others were removed), -errno.
+ */
+SHMEMAPHORE_API int shmemaphore_remove_channel(const char *name, unsigned flags, unsigned *removed);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -152,6 +152,49 @@ package enum ChannelInspector {
         return ObjectInspection.remove(path, ifStill: file)
     }
 
+    /// Removes the objects of channel `name`, each only while it is the file
+    /// just looked at: what `shmemaphore rm` and `shmemaphore_remove_channel`
+    /// do.  Returns how many were removed (0 when none existed); `progress`
+    /// hears the count after each removal, so that a caller knows it also
+    /// when a later object fails.
+    ///
+    /// - Throws: ``ShmemaphoreError/busy(_:)`` when a libshmemaphore server
+    ///   holds the channel's liveness lock and `force` is false (nothing is
+    ///   removed; an original app's server holds none and is not seen);
+    ///   ``ShmemaphoreError/system(errno:operation:)`` when an object could
+    ///   not be removed (another user's, say), after removing the others.
+    @discardableResult
+    package static func removeChannel(
+        _ name: ChannelName, force: Bool, progress: (Int) -> Void = { _ in }
+    ) throws(ShmemaphoreError) -> Int {
+        let snapshot = inspect(ChannelFiles(name))
+        if snapshot.serverLocked == true && !force {
+            throw .busy("a live server holds channel \(name); stop it first, or force the removal")
+        }
+        var removed = 0
+        var failure: ShmemaphoreError?
+        for object in ChannelObject.allCases {
+            switch snapshot.objects[object]! {
+            case .failure(let error):
+                failure = failure ?? error
+            case .success(nil):
+                continue
+            case .success(.some):
+                switch remove(object, of: snapshot) {
+                case .removed?:
+                    removed += 1
+                    progress(removed)
+                case .refused(let code)?:
+                    let path = String(decoding: snapshot.files.path(object), as: UTF8.self)
+                    failure = failure ?? .system(errno: code, operation: "unlink \(path)")
+                case .replaced?, nil: continue  // a file that is not the one looked at is left alone
+                }
+            }
+        }
+        if let failure { throw failure }
+        return removed
+    }
+
     /// Removes whatever of a channel's four objects is at their names, each
     /// only while it is the file just looked at, whatever state the channel
     /// is in (clean-up after tests and runs).  Returns the objects that were

@@ -84,11 +84,14 @@ package enum ObjectFile {
     /// which is sticky, can swap the name: the file's owner or root.)
     static func unlink(_ path: String, ifStill identity: FileIdentity) { unlink(Array(path.utf8), ifStill: identity) }
 
-    /// `unlink(_:ifStill:)` for a path of raw bytes.
-    static func unlink(_ path: [UInt8], ifStill identity: FileIdentity) {
-        guard Self.identity(at: path) == identity else { return }
+    /// `unlink(_:ifStill:)` for a path of raw bytes.  Returns why unlink
+    /// failed, if it was called and did (nil: unlinked, or left alone).
+    @discardableResult
+    static func unlink(_ path: [UInt8], ifStill identity: FileIdentity) -> Errno? {
+        guard Self.identity(at: path) == identity else { return nil }
         let cPath = path.map { CChar(bitPattern: $0) } + [0]
-        bestEffort { Glibc.unlink(cPath) }
+        if case .failure(let error) = valueOrErrno({ Glibc.unlink(cPath) }) { return error }
+        return nil
     }
 }
 

@@ -87,8 +87,8 @@ package enum RemovalOutcome: Sendable, Equatable {
     /// The name now names another file than the one inspected; it was left alone.
     case replaced
     /// The name still names the inspected file: the system refused to
-    /// unlink it (not this user's to remove, or a directory).
-    case refused
+    /// unlink it (not this user's to remove, or a directory), with this errno.
+    case refused(errno: Int32)
 }
 
 /// Inspection and removal of files in /dev/shm (see the top of this file).
@@ -156,10 +156,10 @@ package enum ObjectInspection {
     /// unlink is `ObjectFile.unlink(_:ifStill:)`'s.  Says what became of the
     /// name.
     package static func remove(_ path: [UInt8], ifStill inspected: InspectedFile) -> RemovalOutcome {
-        ObjectFile.unlink(path, ifStill: inspected.identity)
+        let failure = ObjectFile.unlink(path, ifStill: inspected.identity)
         switch ObjectFile.identity(at: path) {
         case nil: return .removed
-        case inspected.identity: return .refused
+        case inspected.identity: return .refused(errno: failure?.rawValue ?? EPERM)
         default: return .replaced
         }
     }

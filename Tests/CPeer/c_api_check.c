@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1700,6 +1701,98 @@ static void test_peer_gone(void) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Listing and removing channels (shmemaphore_list_channels, _remove_channel) */
+
+struct found_channel {
+    const char *wanted; /* S of the channel looked for */
+    int seen;
+    shmemaphore_channel_info info;
+    int visits;
+    int stop_with; /* what the visitor returns */
+};
+
+static int visit_channel(const shmemaphore_channel_info *info, void *context) {
+    struct found_channel *found = context;
+    found->visits++;
+    if (info->name && strcmp(info->name, found->wanted) == 0) {
+        found->seen++;
+        found->info = *info;
+    }
+    return found->stop_with;
+}
+
+static struct found_channel look_for(const char *name) {
+    static char wanted[256];
+    struct found_channel found;
+    memset(&found, 0, sizeof found);
+    sanitize(name, wanted, sizeof wanted);
+    found.wanted = wanted;
+    expect_code(shmemaphore_list_channels(visit_channel, &found), SHMEMAPHORE_OK, fmt("list_channels (%s)", name));
+    return found;
+}
+
+static void test_channel_inspection(void) {
+    const char *name = chan("inspect");
+    shmemaphore_channel *server = NULL;
+    unsigned removed = 99;
+
+    expect_code(shmemaphore_list_channels(NULL, NULL), SHMEMAPHORE_E_INVALID_ARGUMENT, "list_channels with NULL visit");
+    expect_code(shmemaphore_remove_channel(NULL, 0, &removed), SHMEMAPHORE_E_INVALID_ARGUMENT, "remove_channel NULL name");
+    check(removed == 0, "remove_channel sets *removed to 0 on failure", "got %u", removed);
+    expect_code(shmemaphore_remove_channel("a/b", 0, NULL), SHMEMAPHORE_E_INVALID_NAME, "remove_channel \"a/b\"");
+    expect_code(shmemaphore_remove_channel(name, 2, NULL), SHMEMAPHORE_E_INVALID_ARGUMENT, "remove_channel unknown flags");
+    removed = 99;
+    expect_code(shmemaphore_remove_channel(name, 0, &removed), SHMEMAPHORE_OK, "remove_channel of a channel with no objects");
+    check(removed == 0, "nothing to remove: *removed is 0", "got %u", removed);
+
+    /* A live server: listed with all four objects and its lock; not removed without FORCE. */
+    if (!expect_code(shmemaphore_server_open(name, NULL, &server), SHMEMAPHORE_OK, "server_open (inspect)"))
+        return;
+    struct found_channel found = look_for(name);
+    check(found.seen == 1, "a live channel is listed once", "seen %d times", found.seen);
+    check(found.info.objects == (SHMEMAPHORE_OBJECT_HEAD | SHMEMAPHORE_OBJECT_DATA | SHMEMAPHORE_OBJECT_REQ |
+                                 SHMEMAPHORE_OBJECT_RES),
+          "a live channel has all four objects", "objects 0x%x", found.info.objects);
+    check(found.info.server_locked == 1 && found.info.client_locked == 0, "its server's lock shows, no client's",
+          "server %d client %d", found.info.server_locked, found.info.client_locked);
+    expect_code(shmemaphore_remove_channel(name, 0, &removed), SHMEMAPHORE_E_BUSY, "remove_channel of a live channel");
+    check(removed == 0 && objects_present(name) == 4, "a live channel is left whole without FORCE",
+          "removed %u, %d objects remain", removed, objects_present(name));
+    {
+        struct found_channel stopping;
+        memset(&stopping, 0, sizeof stopping);
+        stopping.wanted = "";
+        stopping.stop_with = 42;
+        expect_code(shmemaphore_list_channels(visit_channel, &stopping), 42, "a visitor's nonzero value stops the listing");
+        check(stopping.visits == 1, "the listing stops at the first nonzero value", "%d visits", stopping.visits);
+    }
+    expect_code(shmemaphore_remove_channel(name, SHMEMAPHORE_REMOVE_FORCE, &removed), SHMEMAPHORE_OK,
+                "remove_channel FORCE of a live channel");
+    check(removed == 4 && objects_present(name) == 0, "FORCE removes all four", "removed %u, %d remain", removed,
+          objects_present(name));
+    shmemaphore_close(server);
+
+    /* A crashed server's leftovers: no lock; removed without FORCE. */
+    pid_t child = fork();
+    if (child == 0) {
+        shmemaphore_channel *crashing = NULL;
+        _exit(shmemaphore_server_open(name, NULL, &crashing) == SHMEMAPHORE_OK ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a child opened a server and died", "status %d", status))
+        return;
+    found = look_for(name);
+    check(found.seen == 1 && found.info.server_locked == 0, "a dead server's channel is listed without its lock",
+          "seen %d, server %d", found.seen, found.info.server_locked);
+    expect_code(shmemaphore_remove_channel(name, 0, &removed), SHMEMAPHORE_OK, "remove_channel of a dead server's channel");
+    check(removed == 4 && objects_present(name) == 0, "the leftovers are removed", "removed %u, %d remain", removed,
+          objects_present(name));
+    found = look_for(name);
+    check(found.seen == 0, "a removed channel is no longer listed", "seen %d", found.seen);
+}
+
+/* ------------------------------------------------------------------------ */
 
 static void remove_tmpdir(void) {
     DIR *dir = opendir(g_tmpdir);
@@ -1748,6 +1841,7 @@ int main(int argc, char **argv) {
     test_stale_policy();
     test_peer_gone();
     test_interrupt();
+    test_channel_inspection();
 
     remove_tmpdir();
     check(count_shm_entries(needle) == 0, fmt("no entry containing \"%s\" is left in /dev/shm", needle),
