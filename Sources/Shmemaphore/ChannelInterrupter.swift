@@ -30,7 +30,10 @@ public struct ChannelInterrupter: Sendable, Hashable {
 
     /// Interrupts the channel's current or next wait.  Thread-safe and
     /// async-signal-safe (atomic operations and one futex wake-up, no lock,
-    /// no allocation).  Returns false when the channel is closed.
+    /// no allocation).  Returns false when the channel is gone: its server
+    /// or client deinitialized, or its C handle closed (after
+    /// ``ShmemaphoreServer/close()`` alone it still returns true, and the
+    /// closed channel's calls fail anyway).
     @discardableResult
     public func interrupt() -> Bool {
         shmemaphore_shim_interrupt_raise(id) == 0
