@@ -52,6 +52,10 @@ echo "== ABI checks"
 scripts/check-abi.sh
 record "check-abi" $?
 
+echo "== Swift API documentation"
+scripts/check-docs.sh
+record "check-docs" $?
+
 echo "== syscall choke point (every fallible libc call of the library goes through Syscalls.swift)"
 python3 scripts/check-syscalls.py
 record "check-syscalls" $?

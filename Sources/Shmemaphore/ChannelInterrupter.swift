@@ -14,6 +14,14 @@ import CShmemaphoreShims
 /// A signal handler that runs in the waiting thread ends its wait by itself
 /// (`interrupted`); cancelling the Swift task a wait runs in ends it within
 /// one wait slice (50 ms).
+///
+/// Get one from ``ShmemaphoreServer/interrupter`` or
+/// ``ShmemaphoreClient/interrupter``.  It is a plain value that names the
+/// channel's interrupt cell, not a reference to the channel: it neither
+/// keeps the channel alive nor becomes dangerous when the channel goes away
+/// (once its server or client is deinitialized, or its C handle closed,
+/// ``interrupt()`` returns false and does nothing; cells are never reused
+/// for another channel).
 public struct ChannelInterrupter: Sendable, Hashable {
     /// The channel's interrupt cell (`ChannelLink.interruptID`).
     package let id: UInt64
@@ -22,7 +30,10 @@ public struct ChannelInterrupter: Sendable, Hashable {
 
     /// Interrupts the channel's current or next wait.  Thread-safe and
     /// async-signal-safe (atomic operations and one futex wake-up, no lock,
-    /// no allocation).  Returns false when the channel is closed.
+    /// no allocation).  Returns false when the channel is gone: its server
+    /// or client deinitialized, or its C handle closed (after
+    /// ``ShmemaphoreServer/close()`` alone it still returns true, and the
+    /// closed channel's calls fail anyway).
     @discardableResult
     public func interrupt() -> Bool {
         shmemaphore_shim_interrupt_raise(id) == 0

@@ -25,6 +25,8 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible {
 
     /// Validates `name`: an optional leading `/`, then 1...200 bytes of
     /// UTF-8 with no control characters and no `/`.
+    ///
+    /// - Throws: ``ShmemaphoreError/invalidName(_:)``, saying what is wrong.
     public init(_ name: String) throws(ShmemaphoreError) {
         var bytes = Array(name.utf8)
         if bytes.first == UInt8(ascii: "/") { bytes.removeFirst() }
@@ -47,8 +49,14 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Where glibc keeps a POSIX segment on Linux: /dev/shm/NAME (NAME without its slash).
+    ///
+    /// `posixName` is a segment name such as ``headerSegment``; the result
+    /// is only a path, whether or not the segment exists.
     public static func filesystemPath(ofSegment posixName: String) -> String { ChannelInspector.directory + posixName }
     /// Where glibc keeps a POSIX named semaphore on Linux: /dev/shm/sem.NAME.
+    ///
+    /// `posixName` is a semaphore name such as ``requestSemaphore``, with
+    /// its leading slash.
     public static func filesystemPath(ofSemaphore posixName: String) -> String {
         ChannelInspector.directory + "/" + ChannelObject.semaphoreFilePrefix + posixName.dropFirst()
     }
@@ -61,5 +69,6 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible {
         ]
     }
 
+    /// The channel name itself (``name``), as it prints.
     public var description: String { name }
 }

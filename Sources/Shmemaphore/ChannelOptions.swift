@@ -22,15 +22,36 @@ public enum WaitStrategy: Sendable, Equatable {
 
 /// How a channel is opened.  The defaults are safe: owner-only objects, reset
 /// of stale state, a 5 s wait for the server.
+///
+/// Start from the defaults and change fields:
+///
+/// ```swift
+/// var options = ChannelOptions()
+/// options.mode = 0o660                    // let the group's processes attach
+/// options.waitStrategy = .blocking        // never spin while waiting
+/// let server = try ShmemaphoreServer(channel: "tensors", options: options)
+/// ```
+///
+/// Each option applies to the side that sets it; the two sides of a
+/// channel may choose differently.  The C API's `shmemaphore_options` holds
+/// the same settings (`flags` for the Booleans and the wait strategy).
 public struct ChannelOptions: Sendable, Equatable {
     /// Client only: how long to wait for the server's segments; nil waits forever.
     public var attachTimeout: Duration? = .seconds(5)
     /// Permission bits of created objects, applied regardless of umask.
     /// Only owner and group bits are allowed.
+    ///
+    /// The owner must have read and write: 0o600 (the default) or 0o660
+    /// (grants the group) are the usual values.  A mode with bits for others,
+    /// or without the owner's read and write, makes opening throw
+    /// ``ShmemaphoreError/invalidArgument(_:)``.
     public var mode: UInt32 = 0o600
     /// Server only: what to do with objects left by a crashed run.
     public var stalePolicy: StalePolicy = .reset
     /// Attach to objects owned by another user.
+    ///
+    /// Off by default: an object of another user is refused with
+    /// ``ShmemaphoreError/unsafePermissions(_:)`` (docs/SECURITY.md).
     public var allowForeignOwner = false
     /// How a side waits for its peer's post (docs/PERFORMANCE.md, "Waiting").
     public var waitStrategy: WaitStrategy = .adaptive
@@ -53,7 +74,8 @@ public struct ChannelOptions: Sendable, Equatable {
     /// conformance tools: takes no liveness lock and trusts no peer.
     package var emulatesOriginalPeer = false
 
-    /// The defaults.
+    /// The defaults: a 5 s attach timeout, mode 0o600, ``StalePolicy/reset``,
+    /// own objects only, ``WaitStrategy/adaptive``, trusted lock-holding peers.
     public init() {}
 
     /// Rejects modes with bits for others or beyond 0o777.

@@ -5,9 +5,18 @@ import Glibc
 ///
 /// Decoding reads from a FILE this code opened itself, so a missing or
 /// unreadable file is reported with its errno rather than stb's generic text.
+///
+/// The client's ``ShmemaphoreClient/sendImageFile(atPath:)`` and the
+/// response's ``Response/saveImage(to:)`` use it; call it directly to
+/// decode or encode images outside a channel.  It keeps no state of its
+/// own; like the C API's image functions, its functions may be called from
+/// several threads at once.
 public enum ImageCodec {
     /// Formats `save` can write, chosen by file extension.
     public enum Format: String, CaseIterable, Sendable {
+        /// PNG (`.png`, lossless), JPEG (`.jpg`, `.jpeg`; quality
+        /// ``ImageCodec/jpegQuality``), BMP (`.bmp`) and TGA (`.tga`).
+        /// The raw value is the case's name.
         case png, jpeg, bmp, tga
 
         /// The format a path's extension names (case-insensitive), or nil.
@@ -34,6 +43,13 @@ public enum ImageCodec {
     /// Decodes the image file at `path` to 8-bit interleaved pixels with the
     /// file's own channel count and passes them to `body` (the pixels are
     /// freed when `body` returns).
+    ///
+    /// stb reads PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PIC and PNM.  The
+    /// pixel buffer is valid only inside `body`; copy what you keep.
+    ///
+    /// - Throws: ``ShmemaphoreError/system(errno:operation:)`` when the
+    ///   file cannot be opened, ``ShmemaphoreError/imageDecode(_:)`` when stb
+    ///   cannot read it, or what `body` throws.
     public static func withDecodedFile<Result>(
         at path: String,
         _ body: (ResponseMetadata, UnsafeRawBufferPointer) throws(ShmemaphoreError) -> Result
@@ -59,6 +75,17 @@ public enum ImageCodec {
     }
 
     /// Writes an image to `path` in the format its extension names.
+    ///
+    /// `metadata` must describe an image (``PayloadKind/image``) of 1 to 4
+    /// channels, and `pixels` must hold at least `metadata.bytes` bytes.
+    /// An existing file is replaced.
+    ///
+    /// - Throws: ``ShmemaphoreError/notImage``,
+    ///   ``ShmemaphoreError/unsupportedFormat(_:)`` (no known extension, or
+    ///   a shape the format cannot hold),
+    ///   ``ShmemaphoreError/invalidArgument(_:)`` (too few pixels),
+    ///   ``ShmemaphoreError/protocolViolation(_:)`` (inconsistent metadata), or
+    ///   ``ShmemaphoreError/imageEncode(_:)``.
     public static func save(_ metadata: ResponseMetadata, pixels: UnsafeRawBufferPointer, to path: String) throws(ShmemaphoreError) {
         try withCString(path) { cPath throws(ShmemaphoreError) in try save(metadata, pixels: pixels, toCPath: cPath) }
     }

@@ -6,8 +6,30 @@ import Glibc
 /// Each case has a stable integer ``code`` that the C API returns unchanged
 /// (see `include/shmemaphore.h`): system errors are `-errno`, the library's
 /// own errors are at or below -1001.
+///
+/// Every throwing call of the Swift API uses typed throws, so a `catch`
+/// clause sees a `ShmemaphoreError` and can match its cases:
+///
+/// ```swift
+/// do {
+///     let response = try server.request("dog", timeout: .seconds(5))
+///     try response.saveImage(to: "dog.png")
+/// } catch .peerError(let code, let message) {
+///     print("the client answered with error \(code): \(message)")
+/// } catch .timeout {
+///     // the request is still outstanding: wait again, or send another one
+/// } catch {
+///     print(error)                       // one sentence: `description`
+/// }
+/// ```
+///
+/// ``timeout`` and ``interrupted`` leave the channel usable: the same call
+/// may be made again.
 public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A system call failed; `operation` names it and the object it acted on.
+    ///
+    /// ``code`` is `-errno`: for example `ENOSPC` when /dev/shm is full,
+    /// `ENOENT` or `EACCES` for a file, `ELOOP` when an object is a symlink.
     case system(errno: Int32, operation: String)
     /// A pointer was NULL, a size impossible, or options malformed.
     case invalidArgument(String)
@@ -18,8 +40,19 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The peer left shared memory in a state that breaks the protocol.
     case protocolViolation(String)
     /// The client answered with an error response.
+    ///
+    /// `code` and `message` are what the client passed to
+    /// ``ShmemaphoreClient/sendError(code:message:)`` (``PeerErrorCode``
+    /// suggests codes).  The exchange is complete: the server may send its
+    /// next request.
     case peerError(code: UInt64, message: String)
-    /// The server closed the channel.
+    /// The peer is gone: the server closed the channel, or the peer's
+    /// process died.
+    ///
+    /// A client gets it once from ``ShmemaphoreClient/receiveRequest(timeout:)``;
+    /// its next call waits for a new server on the same name.  A server
+    /// gets it when its client died; its request is withdrawn and a new
+    /// one may be sent for the next client.
     case peerGone
     /// The call belongs to the other role.
     case wrongRole(String)
@@ -89,26 +122,48 @@ public enum ShmemaphoreError: Error, Equatable, Sendable, CustomStringConvertibl
 
 /// The stable status codes of `include/shmemaphore.h`, with their names and
 /// descriptions as static strings (the C API hands these out as pointers).
+///
+/// ``ShmemaphoreError/code`` is one of these, or `-errno` for a system
+/// error.  The codes never change between versions.  All members are
+/// constants; ``name(of:)`` and ``description(of:)`` are thread-safe.
 public enum ErrorCode {
+    /// SHMEMAPHORE_OK: success (never the code of a ``ShmemaphoreError``).
     public static let ok: Int32 = 0
+    /// SHMEMAPHORE_ERRNO_MAX: codes above `-errnoLimit` and below 0 are `-errno`.
     public static let errnoLimit: Int32 = 1000
     /// SHMEMAPHORE_E_INTERRUPTED: -EINTR, so that C callers may test either.
     public static let interrupted: Int32 = -EINTR
+    /// SHMEMAPHORE_E_INVALID_ARGUMENT (-1001): ``ShmemaphoreError/invalidArgument(_:)``.
     public static let invalidArgument: Int32 = -1001
+    /// SHMEMAPHORE_E_INVALID_NAME (-1002): ``ShmemaphoreError/invalidName(_:)``.
     public static let invalidName: Int32 = -1002
+    /// SHMEMAPHORE_E_TIMEOUT (-1003): ``ShmemaphoreError/timeout``.
     public static let timeout: Int32 = -1003
+    /// SHMEMAPHORE_E_PROTOCOL (-1004): ``ShmemaphoreError/protocolViolation(_:)``.
     public static let protocolViolation: Int32 = -1004
+    /// SHMEMAPHORE_E_PEER_ERROR (-1005): ``ShmemaphoreError/peerError(code:message:)``.
     public static let peerError: Int32 = -1005
+    /// SHMEMAPHORE_E_PEER_GONE (-1006): ``ShmemaphoreError/peerGone``.
     public static let peerGone: Int32 = -1006
+    /// SHMEMAPHORE_E_WRONG_ROLE (-1007): ``ShmemaphoreError/wrongRole(_:)``.
     public static let wrongRole: Int32 = -1007
+    /// SHMEMAPHORE_E_WRONG_STATE (-1008): ``ShmemaphoreError/wrongState(_:)``.
     public static let wrongState: Int32 = -1008
+    /// SHMEMAPHORE_E_EXISTS (-1009): ``ShmemaphoreError/exists(_:)``.
     public static let exists: Int32 = -1009
+    /// SHMEMAPHORE_E_IMAGE_DECODE (-1010): ``ShmemaphoreError/imageDecode(_:)``.
     public static let imageDecode: Int32 = -1010
+    /// SHMEMAPHORE_E_IMAGE_ENCODE (-1011): ``ShmemaphoreError/imageEncode(_:)``.
     public static let imageEncode: Int32 = -1011
+    /// SHMEMAPHORE_E_UNSUPPORTED_FORMAT (-1012): ``ShmemaphoreError/unsupportedFormat(_:)``.
     public static let unsupportedFormat: Int32 = -1012
+    /// SHMEMAPHORE_E_NOT_IMAGE (-1013): ``ShmemaphoreError/notImage``.
     public static let notImage: Int32 = -1013
+    /// SHMEMAPHORE_E_TOO_LARGE (-1014): ``ShmemaphoreError/tooLarge(_:)``.
     public static let tooLarge: Int32 = -1014
+    /// SHMEMAPHORE_E_UNSAFE_PERMISSIONS (-1015): ``ShmemaphoreError/unsafePermissions(_:)``.
     public static let unsafePermissions: Int32 = -1015
+    /// SHMEMAPHORE_E_BUSY (-1016): ``ShmemaphoreError/busy(_:)``.
     public static let busy: Int32 = -1016
 
     /// Static name and description of each library code, in code order
@@ -158,9 +213,15 @@ public enum ErrorCode {
     }
 
     /// Symbolic name of any code, as a Swift string.
+    ///
+    /// `"SHMEMAPHORE_E_TIMEOUT"` for ``timeout``, `"ENOENT"` for `-ENOENT`,
+    /// `"SHMEMAPHORE_E_UNKNOWN"` for a code that means nothing.
     public static func name(of code: Int32) -> String { String(cString: namePointer(of: code)) }
 
     /// Description of any code, as a Swift string.
+    ///
+    /// One English phrase, as `shmemaphore_strerror` returns it; also for
+    /// unknown codes.
     public static func description(of code: Int32) -> String { String(cString: descriptionPointer(of: code)) }
 }
 

@@ -50,12 +50,25 @@ public enum Wire {
 }
 
 /// The four words of a response header, exactly as on the wire.
+///
+/// The words tell the payload's kind (``kind()``): an image has `width`,
+/// `height` and `channels` ≥ 1 and `bytes` == width × height × channels; raw
+/// bytes have all three 0; an error has `channels` == ``Wire/errorChannels``
+/// and its code in `width`.  Make them with ``image(width:height:channels:)``,
+/// ``bytes(_:)`` or ``error(code:messageLength:)``, which keep these rules.
 public struct ResponseMetadata: Equatable, Sendable {
+    /// The payload's length in bytes (HEAD word 0).
     public var bytes: UInt64
+    /// The image's width in pixels; 0 for raw bytes; the error code of an error response (word 1).
     public var width: UInt64
+    /// The image's height in pixels; 0 for raw bytes and errors (word 2).
     public var height: UInt64
+    /// Interleaved 8-bit channels per pixel (1 grey, 2 grey + alpha, 3 RGB,
+    /// 4 RGBA); 0 for raw bytes; ``Wire/errorChannels`` for an error (word 3).
     public var channels: UInt64
 
+    /// The four words as given, unchecked: ``kind()`` tells whether they
+    /// are consistent (sending checks them too).
     public init(bytes: UInt64, width: UInt64, height: UInt64, channels: UInt64) {
         self.bytes = bytes
         self.width = width
@@ -64,6 +77,10 @@ public struct ResponseMetadata: Equatable, Sendable {
     }
 
     /// Metadata of an image of `width` × `height` × `channels` 8-bit samples.
+    ///
+    /// - Throws: ``ShmemaphoreError/invalidArgument(_:)`` for a zero
+    ///   dimension, ``ShmemaphoreError/tooLarge(_:)`` when the byte count
+    ///   overflows 64 bits.
     public static func image(width: UInt64, height: UInt64, channels: UInt64) throws(ShmemaphoreError) -> ResponseMetadata {
         guard width > 0, height > 0, channels > 0 else {
             throw .invalidArgument("image shape \(width)×\(height)×\(channels) has a zero dimension")
@@ -93,6 +110,10 @@ public struct ResponseMetadata: Equatable, Sendable {
     }
 
     /// What kind of payload these words describe, or why they describe none.
+    ///
+    /// - Throws: ``ShmemaphoreError/protocolViolation(_:)`` for words that
+    ///   describe no payload (a zero dimension, a byte count that is not
+    ///   width × height × channels, an error with a nonzero height).
     public func kind() throws(ShmemaphoreError) -> PayloadKind {
         if channels == Wire.errorChannels {
             guard height == 0 else {
