@@ -377,3 +377,15 @@ package final class ClientEngine: PeerLockTest {
         return true
     }
 }
+
+extension ClientEngine {
+    /// Decodes `cPath` and answers with it (client); shared by the Swift and C APIs.
+    package func sendImageFile(atCPath cPath: UnsafePointer<CChar>) throws(ShmemaphoreError) -> ResponseMetadata {
+        // Check the turn first: decoding a large file only to fail is wasted work.
+        try expectHeldRequest("send an image")
+        return try ImageCodec.withDecodedFile(atCPath: cPath) { metadata, pixels throws(ShmemaphoreError) in
+            try sendResponse(metadata, payload: pixels)
+            return metadata
+        }
+    }
+}

@@ -239,19 +239,3 @@ final class SharedSegment {
         }
     }
 }
-
-/// A mapping's address and fault-guard slot, as plain values.
-struct MappedRegion {
-    let address: UnsafeMutableRawPointer
-    let slot: Int32
-
-    /// Runs `body` on the mapping under the fault guard (fault_guard.c).
-    /// Returns its result, or nil when an access faulted: then the mapping
-    /// (from the fault on) holds private zero pages and whatever `body` read
-    /// is not to be used (`SharedSegment.faultError` reports it).
-    @inline(__always)
-    func access<Result>(_ body: (UnsafeMutableRawPointer) throws(ShmemaphoreError) -> Result) throws(ShmemaphoreError) -> Result? {
-        let result = try SharedMapping.guarded(slot) { () throws(ShmemaphoreError) in try body(address) }
-        return SharedMapping.faulted(slot) ? nil : result
-    }
-}
