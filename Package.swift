@@ -1,18 +1,24 @@
 // swift-tools-version: 6.1
 //
 // Layout (each folder is one target):
-//   Sources/Shmemaphore          the protocol core and the Swift API (no Foundation)
-//   Sources/ShmemaphoreC         the C ABI: thin @c functions behind include/shmemaphore.h
-//   Sources/CShmemaphoreHeader   module map that lets Swift see include/shmemaphore.h
-//   Sources/CShmemaphoreShims    small C helpers Swift cannot call directly (sem_clockwait, ...)
-//   Sources/CShmemaphoreVersion  the header's version macros as two C functions for ShmemaphoreC
-//                                (include/shmemaphore.h is the one place the version is written)
-//   Sources/CStb                 system library: Debian's libstb-dev
-//   Sources/shmemaphore-cli      the `shmemaphore` command-line tool (server, client, demo, ls, rm, conformance)
-//   Sources/shmemaphore-testpeer a scripted Swift peer that tests spawn as a second process
-//   Tests/Soak                   shmemaphore-soak-peer: the Swift soak server of scripts/soak.sh
-//                                (soak_server.c beside it is C: the script compiles it against the library)
-//   Fuzz                         shmemaphore-receive-path-fuzz: the libFuzzer target of scripts/fuzz.sh
+//   Sources/Shmemaphore              the protocol core and the Swift API (no Foundation)
+//   Sources/ShmemaphoreC             the C ABI: thin @c functions behind include/shmemaphore.h
+//   Sources/CShmemaphoreHeader       module map that lets Swift see include/shmemaphore.h
+//   Sources/CShmemaphoreShims        small C helpers Swift cannot call directly (sem_clockwait, ...)
+//   Sources/CShmemaphoreVersion      the header's version macros as two C functions for ShmemaphoreC
+//                                    (include/shmemaphore.h is the one place the version is written)
+//   Sources/CStb                     system library: Debian's libstb-dev
+//   Sources/ShmemaphoreTools         what the programs and the tests share: console output, escaping of
+//                                    untrusted text, durations, FNV-1a, SplitMix64, the exchange-line
+//                                    format, the conformance images, the pairing session, the process spawner
+//   Sources/shmemaphore-tool         the `shmemaphore` tool (product shmemaphore-cli): server, client, ls, rm, demo
+//   Sources/shmemaphore-conformance  the conformance runner (docs/CONFORMANCE.md) and make-images
+//   Sources/shmemaphore-testpeer     a scripted Swift peer that tests spawn as a second process
+//   benchmarks/swift/                the benchmark driver `shmemaphore-bench` (next to the C benchmark
+//                                    programs it runs) and CBenchConstants, benchmarks/bench_constants.h for Swift
+//   Tests/Soak                       shmemaphore-soak-peer: the Swift soak server of scripts/soak.sh
+//                                    (soak_server.c beside it is C: the script compiles it against the library)
+//   Fuzz                             shmemaphore-receive-path-fuzz: the libFuzzer target of scripts/fuzz.sh
 import PackageDescription
 
 let packageDirectory = Context.packageDirectory
@@ -34,6 +40,8 @@ let cLibraryLinkerFlags: [LinkerSetting] = [
     .unsafeFlags(["-static-stdlib"], .when(configuration: .release)),
 ]
 
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
 let package = Package(
     name: "shmemaphore",
     products: [
@@ -41,7 +49,9 @@ let package = Package(
         .library(name: "Shmemaphore", targets: ["Shmemaphore"]),
         // Named -cli because the library product already owns the name
         // `shmemaphore`; CMake installs it as `bin/shmemaphore`.
-        .executable(name: "shmemaphore-cli", targets: ["shmemaphore-cli"]),
+        .executable(name: "shmemaphore-cli", targets: ["shmemaphore-tool"]),
+        .executable(name: "shmemaphore-conformance", targets: ["shmemaphore-conformance"]),
+        .executable(name: "shmemaphore-bench", targets: ["shmemaphore-bench"]),
         .executable(name: "shmemaphore-testpeer", targets: ["shmemaphore-testpeer"]),
     ],
     dependencies: [
@@ -76,9 +86,26 @@ let package = Package(
             exclude: ["shmemaphore.map"],
             linkerSettings: cLibraryLinkerFlags
         ),
+        .target(
+            name: "ShmemaphoreTools",
+            dependencies: ["Shmemaphore", argumentParser]
+        ),
         .executableTarget(
-            name: "shmemaphore-cli",
-            dependencies: ["Shmemaphore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            name: "shmemaphore-tool",
+            dependencies: ["Shmemaphore", "ShmemaphoreTools", argumentParser]
+        ),
+        .executableTarget(
+            name: "shmemaphore-conformance",
+            dependencies: ["Shmemaphore", "ShmemaphoreTools", argumentParser]
+        ),
+        .systemLibrary(
+            name: "CBenchConstants",
+            path: "benchmarks/swift/CBenchConstants"
+        ),
+        .executableTarget(
+            name: "shmemaphore-bench",
+            dependencies: ["Shmemaphore", "ShmemaphoreTools", "CBenchConstants", argumentParser],
+            path: "benchmarks/swift/shmemaphore-bench"
         ),
         .executableTarget(
             name: "shmemaphore-testpeer",
@@ -111,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ShmemaphoreTests",
-            dependencies: ["Shmemaphore", "CShmemaphoreShims"]
+            dependencies: ["Shmemaphore", "ShmemaphoreTools", "CShmemaphoreShims"]
         ),
     ]
 )

@@ -1,5 +1,5 @@
 /*
- * bench_baselines.c - the plain-POSIX baselines of `shmemaphore bench`, with
+ * bench_baselines.c - the plain-POSIX baselines of `shmemaphore-bench`, with
  * no libshmemaphore.  Built by CMake as <build>/bin/shmemaphore-bench-baselines.
  *
  * Usage

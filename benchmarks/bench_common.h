@@ -1,8 +1,11 @@
 /*
  * bench_common.h - what the C benchmark programs share with each other and,
- * by convention, with the Swift side (Sources/shmemaphore-cli/Bench*.swift):
+ * by convention, with the Swift side (benchmarks/swift/shmemaphore-bench/):
  * the workloads, the payload pattern and its checksum, the clock, CPU
- * pinning, the steady-state counters and the result line.
+ * pinning, the steady-state counters and the result line.  The constants
+ * (workloads, BENCH_GOLDEN, the markers) are in bench_constants.h, which
+ * the Swift side imports too; the code here has Swift twins in
+ * BenchSupport.swift.
  *
  * Payload pattern (every implementation, both languages; the kernels are
  * benchmarks/bench_kernels.c):
@@ -15,7 +18,7 @@
  *
  * Result line (one per process, on standard output, after the run):
  *   BENCH role=requester impl=raw workload=W1 pid=123 count=50000 ...
- * key=value pairs, parsed by `shmemaphore bench`.
+ * key=value pairs, parsed by `shmemaphore-bench`.
  *
  * Steady-state window: both processes take their counters (getrusage,
  * malloc counts) right before exchange number `warmup` and right after the
@@ -38,28 +41,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BENCH_GOLDEN UINT64_C(0x9E3779B97F4A7C15)
-#define BENCH_MARKER_BEGIN "/shmemaphore-bench-marker/begin"
-#define BENCH_MARKER_END "/shmemaphore-bench-marker/end"
-#define BENCH_MARKER_PREPARE "/shmemaphore-bench-marker/prepare"
+#include "bench_constants.h"
 
 /* ------------------------------------------------------------------------ */
 /* Workloads                                                                */
 /* ------------------------------------------------------------------------ */
 
-typedef struct bench_workload {
-    const char *name;     /* "W1", "W2", "W3" */
-    uint64_t width, height, channels; /* 0,0,0: an opaque-bytes response */
-    uint64_t bytes;       /* payload bytes of every response */
-    const char *request;  /* the request (a short name); NULL: the 8-byte sequence number */
-} bench_workload;
-
-static const bench_workload bench_workloads[] = {
-    {"W1", 0, 0, 0, 64, NULL},
-    {"W2", 1920, 1080, 3, UINT64_C(1920) * 1080 * 3, "frame"},
-    {"W3", 3840, 2160, 4, UINT64_C(3840) * 2160 * 4, "frame4k"},
-};
-
+/* bench_workload and bench_workloads[]: bench_constants.h. */
 static inline const bench_workload *bench_find_workload(const char *name) {
     for (size_t i = 0; i < sizeof bench_workloads / sizeof bench_workloads[0]; i++)
         if (strcmp(bench_workloads[i].name, name) == 0)

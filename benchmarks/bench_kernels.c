@@ -4,7 +4,7 @@
  *
  * The same object code serves every implementation, so that the benchmark
  * compares transports, not compilers: the C programs link this file, and
- * the Swift peer (`shmemaphore bench-peer`) loads it from
+ * the Swift peer (`shmemaphore-bench peer`) loads it from
  * <build>/bin/shmemaphore-bench-support.so with dlopen (it falls back to
  * equivalent Swift loops, and says so, when the module is missing).
  *
@@ -19,7 +19,7 @@
 #include <emmintrin.h>
 #endif
 
-#define BENCH_GOLDEN UINT64_C(0x9E3779B97F4A7C15)
+#include "bench_constants.h" /* BENCH_GOLDEN */
 
 __attribute__((visibility("default"), noinline)) void shmemaphore_bench_fill(void *destination, uint64_t bytes,
                                                                             uint64_t seq) {

@@ -1,7 +1,7 @@
 /*
  * bench_peer.c - one side of a libshmemaphore benchmark, through the C API
  * (include/shmemaphore.h).  Built by CMake as <build>/bin/shmemaphore-bench-peer;
- * `shmemaphore bench` starts two of them (lib-c, lib-c-zc, lib-c-blocking), or
+ * `shmemaphore-bench` starts two of them (lib-c, lib-c-zc, lib-c-blocking), or
  * one against its own Swift peer (lib-mixed).
  *
  * Usage

@@ -5,7 +5,7 @@
  *
  * Unlike strace this does not slow the process down (no ptrace stops), so
  * the futex calls it counts are those of a normal run: a sem_post that finds
- * a waiter, a sem_wait that blocks.  `shmemaphore bench --syscalls` runs one
+ * a waiter, a sem_wait that blocks.  `shmemaphore-bench --syscalls` runs one
  * extra run per row with it (the counters cost a little per system call, so
  * the timed runs go without), and one under strace for the calls by type.
  *

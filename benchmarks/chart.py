@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Draw the results of `shmemaphore bench --json` as one SVG file.
+"""Draw the results of `shmemaphore-bench --json` as one SVG file.
 
     python3 benchmarks/chart.py benchmarks/results/bench.jsonl -o benchmarks/results/bench.svg
 
@@ -206,7 +206,7 @@ def render(rows, subtitle):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="SVG chart of `shmemaphore bench --json` results")
+    parser = argparse.ArgumentParser(description="SVG chart of `shmemaphore-bench --json` results")
     parser.add_argument("results", help="JSON lines file, or - for standard input")
     parser.add_argument("-o", "--output", default="-", help="SVG file to write (default: standard output)")
     parser.add_argument("--subtitle", default="", help="text after the title")

@@ -2,7 +2,7 @@
  * malloc_count.c - an LD_PRELOAD interposer that counts heap allocations.
  *
  * Built by CMake as <build>/bin/shmemaphore-bench-malloc-count.so.
- * `shmemaphore bench` preloads it into every benchmark process.  Each
+ * `shmemaphore-bench` preloads it into every benchmark process.  Each
  * process reads the counters (dlsym(RTLD_DEFAULT,
  * "shmemaphore_bench_malloc_counters")) right before and right after its
  * steady-state loop; the difference is the number of allocations in the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write docs/PERFORMANCE.md from the results of `shmemaphore bench --json`.
+"""Write docs/PERFORMANCE.md from the results of `shmemaphore-bench --json`.
 
     python3 benchmarks/report.py machine [--note TEXT] [--command TEXT] [--seconds S]
                                          [--load-before L] [--load-after L] [--quick]  > machine.json
@@ -474,7 +474,7 @@ METHOD = """\
   the requester sums every 64-bit word and compares the sum with the value it
   computes from the sequence number (a stale or torn payload fails the run).
 - **Implementations.** `lib-swift`: `ShmemaphoreServer` ↔ `ShmemaphoreClient`
-  (`shmemaphore bench-peer`); `lib-c`: two `shmemaphore-bench-peer`
+  (`shmemaphore-bench peer`); `lib-c`: two `shmemaphore-bench-peer`
   (benchmarks/bench_peer.c) through `shmemaphore.h`; `lib-mixed`: C requester,
   Swift responder; `lib-swift-zc`: the Swift responder writes the payload
   straight into `reserve`'s buffer and `commit`s it.  These open their
@@ -540,7 +540,7 @@ def markdown(arguments):
     if info.get("note"):
         lines += [f"> **{info['note']}**", ""]
     lines += [
-        "Measured with `shmemaphore bench` (Sources/shmemaphore-cli/Bench*.swift and",
+        "Measured with `shmemaphore-bench` (benchmarks/swift/ and the C programs of",
         "benchmarks/): libshmemaphore from Swift, from C and mixed, on its copy and",
         "zero-copy paths, with its default adaptive waiting and with blocking waits,",
         "against plain-POSIX baselines, in one run.",
@@ -553,11 +553,11 @@ def markdown(arguments):
         "```",
         "",
         "`run.sh` builds with CMake (`cmake -S . -B build && cmake --build build`), runs",
-        "`build/bin/shmemaphore bench --syscalls --json` (add `--quick` for the short run;",
+        "`build/bin/shmemaphore-bench --syscalls --json` (add `--quick` for the short run;",
         "strace must be installed for `--syscalls`), then writes benchmarks/results/bench.jsonl,",
         "machine.json and bench.svg (benchmarks/chart.py) and this file (benchmarks/report.py).",
         "Run it on an otherwise idle machine: the load average before and after is recorded below.",
-        "`shmemaphore bench --help` lists the options (`--workloads`, `--impls`, `--pin`, ...).",
+        "`shmemaphore-bench --help` lists the options (`--workloads`, `--impls`, `--pin`, ...).",
         "",
         "## Machine and run",
         "",

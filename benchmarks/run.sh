@@ -7,10 +7,10 @@
 #   --quick     the short run (under a minute) instead of the full one (minutes)
 #   --note      a line shown at the top of the document (e.g. "busy machine")
 #   --no-build  use the existing build/ instead of running CMake first
-#   after --     passed to `shmemaphore bench` (e.g. -- --workloads W1 --pin split)
+#   after --     passed to `shmemaphore-bench` (e.g. -- --workloads W1 --pin split)
 #
 # Steps: CMake build (cmake -S . -B build && cmake --build build), then
-#   build/bin/shmemaphore bench --syscalls --json [--quick] > benchmarks/results/bench.jsonl
+#   build/bin/shmemaphore-bench --syscalls --json [--quick] > benchmarks/results/bench.jsonl
 # (progress in benchmarks/results/bench.log), then benchmarks/results/machine.json,
 # benchmarks/results/bench.svg (chart.py) and docs/PERFORMANCE.md (report.py).
 # Needs python3 and, for the system-call counts, strace (apt-get install strace);
@@ -50,7 +50,7 @@ fi
 
 results="benchmarks/results"
 mkdir -p "$results"
-command=(build/bin/shmemaphore bench "${syscalls[@]}" --json "${quick[@]}" ${extra[@]+"${extra[@]}"})
+command=(build/bin/shmemaphore-bench "${syscalls[@]}" --json "${quick[@]}" ${extra[@]+"${extra[@]}"})
 echo "run.sh: ${command[*]}" >&2
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 started="$(date +%s.%N)"

@@ -12,14 +12,14 @@
 #                      (CMAKE_INSTALL_LIBDIR; default: found from the .pc file)
 #   --peer PROGRAM     the Swift test peer (default: BUILD_DIR/bin/shmemaphore-testpeer)
 #   --without-tool     the build has no tool (-DSHMEMAPHORE_BUILD_TOOL=OFF): bin/shmemaphore
-#                      must not be installed
+#                      and bin/shmemaphore-conformance must not be installed
 #   --keep             keep the temporary folder (its path is printed)
 #
 # ctest runs it as the test `install-consumer`.  Checks, in order:
 #   1. `cmake --install BUILD_DIR --prefix TMP/prefix` succeeds and installs
 #      the header, libshmemaphore.so.<VERSION> with its two symlinks, the
-#      pkg-config file, the CMake package and the tool (unless
-#      --without-tool); any installed
+#      pkg-config file, the CMake package, the tool and the conformance
+#      runner (unless --without-tool); any installed
 #      example finds the installed library through its RUNPATH;
 #   2. a consumer builds with pkg-config (cc ... $(pkg-config --cflags --libs shmemaphore));
 #   3. a consumer builds with CMake (find_package(shmemaphore CONFIG REQUIRED),
@@ -102,12 +102,15 @@ version=$(PKG_CONFIG_PATH=$pc_dir "$pkg_config" --modversion shmemaphore 2>/dev/
 missing=()
 expected=(include/shmemaphore.h "$libdir/libshmemaphore.so.$version" "$libdir/pkgconfig/shmemaphore.pc"
     "$libdir/cmake/shmemaphore/shmemaphoreConfig.cmake" "$libdir/cmake/shmemaphore/shmemaphoreConfigVersion.cmake")
+tool_programs=(shmemaphore shmemaphore-conformance)
 if [ "$tool" -eq 1 ]; then
-    expected+=(bin/shmemaphore)
-    tool_layout=bin/shmemaphore
+    for program in "${tool_programs[@]}"; do expected+=("bin/$program"); done
+    tool_layout="bin/shmemaphore, bin/shmemaphore-conformance"
 else
-    [ ! -e "$prefix/bin/shmemaphore" ] || missing+=("no bin/shmemaphore (--without-tool)")
-    tool_layout="no bin/shmemaphore"
+    for program in "${tool_programs[@]}"; do
+        [ ! -e "$prefix/bin/$program" ] || missing+=("no bin/$program (--without-tool)")
+    done
+    tool_layout="no bin/shmemaphore, no bin/shmemaphore-conformance"
 fi
 for path in "${expected[@]}"; do
     [ -f "$prefix/$path" ] || missing+=("$path")
@@ -145,13 +148,15 @@ for example in shmemaphore-example-server shmemaphore-example-client; do
         fail "installed $example: $why"
     fi
 done
-if [ "$tool" -eq 0 ]; then
-    :
-elif out=$(env -i PATH=/usr/bin:/bin ldd "$prefix/bin/shmemaphore" 2>&1) && ! grep -q 'not found' <<<"$out"; then
-    ok "installed bin/shmemaphore: every shared library found$(grep -q libswift <<<"$out" && echo ' (NOTE: needs the Swift runtime: '"$(grep -o 'libswiftCore[^ ]*' <<<"$out" | head -n 1)"')')"
-else
-    fail "installed bin/shmemaphore: $(grep 'not found' <<<"$out" | paste -sd' ')"
-fi
+for program in "${tool_programs[@]}"; do
+    if [ "$tool" -eq 0 ]; then
+        :
+    elif out=$(env -i PATH=/usr/bin:/bin ldd "$prefix/bin/$program" 2>&1) && ! grep -q 'not found' <<<"$out"; then
+        ok "installed bin/$program: every shared library found$(grep -q libswift <<<"$out" && echo ' (NOTE: needs the Swift runtime: '"$(grep -o 'libswiftCore[^ ]*' <<<"$out" | head -n 1)"')')"
+    else
+        fail "installed bin/$program: $(grep 'not found' <<<"$out" | paste -sd' ')"
+    fi
+done
 
 # ---------------------------------------------------------------------------
 # 2. and 3. Build the consumer

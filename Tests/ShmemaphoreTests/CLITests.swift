@@ -1,17 +1,19 @@
 import Foundation
+import ShmemaphoreTools
 import Testing
 
 @testable import Shmemaphore
 
 /// Tests of the `shmemaphore` command-line tool (SwiftPM product
-/// `shmemaphore-cli`), run as a separate process the way users run it.
+/// `shmemaphore-cli`) and of the conformance runner's `make-images` and
+/// pairings, run as separate processes the way users run them.
 @Suite("shmemaphore command-line tool")
 struct CLITests {
     // MARK: make-images
 
     @Test func makeImagesWritesTheManifestAndFilesThatDecodeToIt() throws {
         let folder = try TemporaryFolder()
-        let run = CLI.run(["make-images", folder.path], timeout: TestSupport.patienceSeconds)
+        let run = CLI.run(CLI.conformance, ["make-images", folder.path], timeout: TestSupport.patienceSeconds)
         try #require(run.status == 0, "make-images failed: \(run.stderr)")
         let manifest = try String(contentsOfFile: folder.path + "/MANIFEST", encoding: .utf8)
         let lines = manifest.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
@@ -33,7 +35,7 @@ struct CLITests {
         }
         // The pixels come from a fixed seed: a second run writes the same digests.
         let again = try TemporaryFolder()
-        try #require(CLI.run(["make-images", again.path], timeout: TestSupport.patienceSeconds).status == 0)
+        try #require(CLI.run(CLI.conformance, ["make-images", again.path], timeout: TestSupport.patienceSeconds).status == 0)
         #expect(try String(contentsOfFile: again.path + "/MANIFEST", encoding: .utf8) == manifest)
     }
 
@@ -326,10 +328,11 @@ struct CLITests {
         }
     }
 
-    // MARK: conformance
+    // MARK: conformance (the runner, shmemaphore-conformance)
 
     @Test func conformanceOfTheSwiftImplementationWithItselfPasses() throws {
-        let run = CLI.run(["conformance", "--only", "swift", "--count", "50"], timeout: TestSupport.patienceSeconds * 5)
+        // The runner finds the tool beside itself (SwiftPM names it shmemaphore-cli).
+        let run = CLI.run(CLI.conformance, ["--only", "swift", "--count", "50"], timeout: TestSupport.patienceSeconds * 5)
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
         let lines = run.stdout.split(separator: "\n")
         #expect(lines.last == "1 passed, 0 failed", "\(run.stdout)")
@@ -346,20 +349,26 @@ struct CLITests {
         let server = try PeerProcesses.Running([peer, "server", name, "pause:600000"])
         let deadline = Date().addingTimeInterval(TestSupport.patienceSeconds)
         while TestSupport.existingObjects(of: name).count < 4 && Date() < deadline { usleep(2_000) }
-        kill(server.process.processIdentifier, SIGKILL)
+        kill(server.pid, SIGKILL)
         _ = server.wait(timeout: TestSupport.patienceSeconds)
         try #require(TestSupport.existingObjects(of: name).count == 4, "the crashed peer left no objects")
     }
 }
 
-/// Runs the tool with separate standard output and standard error.
+/// Runs one of the programs (the tool by default) with separate standard
+/// output and standard error, with the tools' spawner.
 private enum CLI {
-    static var path: String { TestSupport.productsDirectory.appendingPathComponent("shmemaphore-cli").path }
+    /// The `shmemaphore` tool (SwiftPM product `shmemaphore-cli`).
+    static var path: String { program("shmemaphore-cli") }
+    /// The conformance runner.
+    static var conformance: String { program("shmemaphore-conformance") }
+
+    static func program(_ name: String) -> String { TestSupport.productsDirectory.appendingPathComponent(name).path }
 
     struct Finished {
-        /// The exit status; -1 when the tool was killed (by a signal or the timeout).
+        /// The exit status; -1 when the program was killed (by a signal or the timeout).
         let status: Int32
-        /// The signal that killed the tool, if one did.
+        /// The signal that killed the program, if one did.
         let signal: Int32?
         /// Standard output exactly as written (to check for raw control bytes).
         let stdoutBytes: [UInt8]
@@ -373,36 +382,25 @@ private enum CLI {
         }
     }
 
-    static func run(_ arguments: [String], timeout: Double) -> Finished {
-        let stdoutLog = FileManager.default.temporaryDirectory.appendingPathComponent("shmemaphore-cli-\(UUID().uuidString).out")
-        let stderrLog = stdoutLog.deletingPathExtension().appendingPathExtension("err")
-        defer {
-            try? FileManager.default.removeItem(at: stdoutLog)
-            try? FileManager.default.removeItem(at: stderrLog)
-        }
+    /// Runs the tool.
+    static func run(_ arguments: [String], timeout: Double) -> Finished { run(path, arguments, timeout: timeout) }
+
+    /// Runs `program`; killed with SIGKILL when `timeout` passes.
+    static func run(_ program: String, _ arguments: [String], timeout: Double) -> Finished {
         do {
-            _ = FileManager.default.createFile(atPath: stdoutLog.path, contents: nil)
-            _ = FileManager.default.createFile(atPath: stderrLog.path, contents: nil)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = try FileHandle(forWritingTo: stdoutLog)
-            process.standardError = try FileHandle(forWritingTo: stderrLog)
-            try process.run()
-            let deadline = Date().addingTimeInterval(timeout)
-            while process.isRunning && Date() < deadline { usleep(5_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            let exited = process.terminationReason == .exit
-            let stdoutBytes = (try? Data(contentsOf: stdoutLog)).map { [UInt8]($0) } ?? []
-            let stderrBytes = (try? Data(contentsOf: stderrLog)).map { [UInt8]($0) } ?? []
+            let completed = try ChildProcess.run(program, arguments: arguments, timeout: Durations.fromSeconds(timeout))
+            var status: Int32 = -1, signal: Int32?
+            switch completed.termination {
+            case .exited(let code): status = code
+            case .signaled(let number): signal = number
+            }
             return Finished(
-                status: exited ? process.terminationStatus : -1, signal: exited ? nil : process.terminationStatus,
-                stdoutBytes: stdoutBytes, stdout: String(decoding: stdoutBytes, as: UTF8.self),
-                stderr: String(decoding: stderrBytes, as: UTF8.self))
+                status: status, signal: signal, stdoutBytes: completed.standardOutput,
+                stdout: String(decoding: completed.standardOutput, as: UTF8.self),
+                stderr: String(decoding: completed.standardError, as: UTF8.self))
         } catch {
-            return Finished(status: -1, signal: nil, stdoutBytes: [], stdout: "", stderr: "could not run \(path): \(error)")
+            return Finished(
+                status: -1, signal: nil, stdoutBytes: [], stdout: "", stderr: "could not run \(program): \(ErrorText.describe(error))")
         }
     }
 }

@@ -116,7 +116,7 @@ enum FaultKit {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let output = try? String(contentsOf: peer.log, encoding: .utf8), output.contains(text) { return }
-            if !peer.process.isRunning { break }
+            if !peer.isRunning { break }
             usleep(2_000)
         }
         let output = (try? String(contentsOf: peer.log, encoding: .utf8)) ?? ""
@@ -126,7 +126,7 @@ enum FaultKit {
     /// Waits (bounded) until a peer process has ended, e.g. killed itself.
     static func waitForExit(_ peer: PeerProcesses.Running, timeout: Double = TestSupport.patienceSeconds) {
         let deadline = Date().addingTimeInterval(timeout)
-        while peer.process.isRunning && Date() < deadline { usleep(2_000) }
+        while peer.isRunning && Date() < deadline { usleep(2_000) }
     }
 
     /// What a survivor's call ended with.
@@ -298,7 +298,7 @@ enum FaultTally {
                 (outcome, endedAt) = FaultKit.outcome { () throws(ShmemaphoreError) in _ = try client!.receiveRequest(timeout: wait) }
             }
             let dead = victim.wait(timeout: TestSupport.patienceSeconds)
-            #expect(victim.process.terminationReason == .uncaughtSignal && dead.status == SIGKILL, "\(dead.output)")
+            #expect(dead.termination == .signaled(SIGKILL), "\(dead.output)")
             let diedAt = try #require(RawPeer.deathInstant(in: dead.output), "\(dead.output)")
             let noticed = Double(endedAt - max(diedAt, started)) / 1e6
             let expected: [Outcome] = death.limit ? [.timeout, .peerGone] : [.peerGone]
@@ -374,7 +374,7 @@ enum FaultTally {
                 Issue.record("a response came from a dead client: \(response.kind) \(response.metadata)")
             }
             let dead = victim.wait(timeout: TestSupport.patienceSeconds)
-            #expect(victim.process.terminationReason == .uncaughtSignal && dead.status == SIGKILL, "\(dead.output)")
+            #expect(dead.termination == .signaled(SIGKILL), "\(dead.output)")
             let diedAt = try #require(RawPeer.deathInstant(in: dead.output), "\(dead.output)")
             let noticed = Double(endedAt - max(diedAt, started)) / 1e6
             let expected: Outcome = death.limit ? .timeout : .peerGone
@@ -452,7 +452,7 @@ enum FaultTally {
             try server.send(request: "sleep 60000")
             try FaultKit.waitForOutput(victim, containing: "sleeping 60000 ms")
         }
-        kill(victim.process.processIdentifier, SIGKILL)
+        kill(victim.pid, SIGKILL)
         let killedAt = FaultKit.monotonicNanoseconds()
         let (outcome, endedAt) = FaultKit.outcome { () throws(ShmemaphoreError) in
             if holdingRequest {
@@ -490,7 +490,7 @@ enum FaultTally {
         let killedAt: Int64
         if whileWaiting {
             #expect(Array(try client!.receiveRequest(timeout: survivorTimeout)) == Array("bytes 6 2".utf8))
-            kill(victim.process.processIdentifier, SIGKILL)
+            kill(victim.pid, SIGKILL)
             killedAt = FaultKit.monotonicNanoseconds()
             _ = victim.wait(timeout: TestSupport.patienceSeconds)
             // The answer goes out (nobody will read it); the next wait learns of the death.
@@ -498,7 +498,7 @@ enum FaultTally {
             started = FaultKit.monotonicNanoseconds()
         } else {
             try FaultKit.waitForOutput(victim, containing: "pausing")
-            kill(victim.process.processIdentifier, SIGKILL)
+            kill(victim.pid, SIGKILL)
             killedAt = FaultKit.monotonicNanoseconds()
             started = killedAt
         }
@@ -534,11 +534,11 @@ enum FaultTally {
         ])
         let victim = try PeerProcesses.Running([testPeer, "server", name, "name:zebra", "pause:60000"])
         try FaultKit.waitForOutput(victim, containing: "pausing")
-        kill(victim.process.processIdentifier, SIGKILL)
+        kill(victim.pid, SIGKILL)
         _ = victim.wait(timeout: TestSupport.patienceSeconds)
         usleep(200_000)
         // No crash and no spurious exit: it cannot know (it tests no locks).
-        #expect(survivor.process.isRunning, "the raw client ended when the server died")
+        #expect(survivor.isRunning, "the raw client ended when the server died")
         let restarted = PeerProcesses.run([testPeer, "server", name, "name:zebra", "empty", "name:cat"], timeout: TestSupport.patienceSeconds)
         #expect(restarted.status == 0, "restarted server:\n\(restarted.output)")
         let finished = survivor.wait(timeout: TestSupport.patienceSeconds)

@@ -32,7 +32,7 @@ import Testing
             let output = (try? String(contentsOf: peer.log, encoding: .utf8)) ?? ""
             found = output.split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix) }
             if found.count >= count { return found }
-            if !peer.process.isRunning { break }
+            if !peer.isRunning { break }
             usleep(1_000)
         }
         let output = (try? String(contentsOf: peer.log, encoding: .utf8)) ?? ""
@@ -53,7 +53,7 @@ import Testing
             for round in 1...3 {
                 // Let the client get into its infinite wait (the first time, or after serving).
                 usleep(50_000)
-                kill(peer.process.processIdentifier, SIGINT)
+                kill(peer.pid, SIGINT)
                 let interrupted = try Self.lines(of: peer, startingWith: "interrupted after ", count: round)
                 let microseconds = Int(interrupted[round - 1].split(separator: " ")[2]) ?? Int.max
                 // From the signal handler to the wait's return, measured by the peer itself.

@@ -23,7 +23,7 @@ import Testing
             // start-up took); the server sees it alive.
             try FaultKit.waitForOutput(client, containing: "sleeping 60000 ms")
             TestSupport.expectCode(ErrorCode.timeout) { _ = try server.receiveResponse(timeout: .milliseconds(500)) }
-            kill(client.process.processIdentifier, SIGKILL)
+            kill(client.pid, SIGKILL)
             let killedAt = ContinuousClock.now
             TestSupport.expectCode(ErrorCode.peerGone) { _ = try server.receiveResponse(timeout: TestSupport.patience) }
             let noticed = Self.seconds(since: killedAt)
@@ -45,7 +45,7 @@ import Testing
             options.attachTimeout = TestSupport.patience
             let client = try ShmemaphoreClient(channel: name, options: options)
             usleep(100_000)
-            kill(server.process.processIdentifier, SIGKILL)
+            kill(server.pid, SIGKILL)
             let killedAt = ContinuousClock.now
             TestSupport.expectCode(ErrorCode.peerGone) { _ = try client.receiveRequest(timeout: TestSupport.patience) }
             let noticed = Self.seconds(since: killedAt)

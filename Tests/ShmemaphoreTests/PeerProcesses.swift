@@ -1,4 +1,5 @@
 import Foundation
+import ShmemaphoreTools
 import Testing
 
 /// Builds and runs the peer programs that two-process tests spawn: the Swift
@@ -57,60 +58,77 @@ enum PeerProcesses {
         }
     }
 
+    /// How a peer ended, with its standard output and error merged.
     struct Finished {
-        let status: Int32
+        /// How it ended; nil when it could not be started.
+        let termination: ChildProcess.Termination?
+        /// True when it outlived its time limit and was killed.
+        let timedOut: Bool
         let output: String
+
+        /// The exit status; -1 when the peer was killed (by a signal or the
+        /// time limit) or did not start.
+        var status: Int32 {
+            guard !timedOut, case .exited(let status) = termination else { return -1 }
+            return status
+        }
     }
 
-    /// Starts a process with stdout and stderr merged into a temporary file.
+    /// A process started with the tools' spawner (ShmemaphoreTools'
+    /// ChildProcess), stdout and stderr merged into a temporary file.
+    /// `arguments[0]` without a "/" is looked for in PATH.
     final class Running {
-        let process = Process()
+        let child: ChildProcess
         let log: URL
 
         init(_ arguments: [String]) throws {
             log = FileManager.default.temporaryDirectory.appendingPathComponent("shmemaphore-peer-\(UUID().uuidString).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = arguments
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-            try handle.close()
+            let file = try OpenFile.create(log.path)
+            child = try ChildProcess(
+                label: arguments[0], executable: arguments[0], arguments: Array(arguments.dropFirst()),
+                standardOutput: .file(file), standardError: .file(file))
         }
+
+        /// The peer's process id (and process group id).
+        var pid: pid_t { child.pid }
+
+        /// True while the peer runs.
+        var isRunning: Bool { child.isRunning }
 
         /// A peer still running when its test ends (a failed expectation threw)
         /// is killed, so it cannot re-create objects after the test's cleanup.
         deinit {
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
+            child.kill()
             try? FileManager.default.removeItem(at: log)
         }
 
         /// Waits up to `timeout` seconds; a process still running then is killed
         /// (so a hang fails the test instead of stalling the suite).
         func wait(timeout: Double) -> Finished {
-            let deadline = Date().addingTimeInterval(timeout)
-            while process.isRunning && Date() < deadline { usleep(5_000) }
-            var timedOut = false
-            if process.isRunning {
-                timedOut = true
-                kill(process.processIdentifier, SIGKILL)
-            }
-            process.waitUntilExit()
+            var termination = child.wait(until: .now + Durations.fromSeconds(timeout))
+            let timedOut = termination == nil
+            if timedOut { termination = child.kill() }
             let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             try? FileManager.default.removeItem(at: log)
-            return Finished(status: timedOut ? -1 : process.terminationStatus, output: timedOut ? output + "\n[killed after \(timeout) s]" : output)
+            return Finished(
+                termination: termination, timedOut: timedOut,
+                output: timedOut ? output + "\n[killed after \(timeout) s]" : output)
         }
     }
 
+    /// Runs a program to its end (killed after `timeout` seconds), stdout and
+    /// stderr merged.
     static func run(_ arguments: [String], timeout: Double) -> Finished {
         do {
-            return try Running(arguments).wait(timeout: timeout)
+            let completed = try ChildProcess.run(
+                arguments[0], arguments: Array(arguments.dropFirst()), mergingErrors: true,
+                timeout: Durations.fromSeconds(timeout))
+            let output = String(decoding: completed.standardOutput, as: UTF8.self)
+            return Finished(
+                termination: completed.termination, timedOut: completed.timedOut,
+                output: completed.timedOut ? output + "\n[killed after \(timeout) s]" : output)
         } catch {
-            return Finished(status: -1, output: "could not start \(arguments[0]): \(error)")
+            return Finished(termination: nil, timedOut: false, output: "could not start \(arguments[0]): \(ErrorText.describe(error))")
         }
     }
 }
