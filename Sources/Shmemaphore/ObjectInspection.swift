@@ -100,7 +100,11 @@ package enum ObjectInspection {
         var names: [[UInt8]] = []
         while true {
             guard let entry = try nextDirectoryEntry(stream, describing: directory) else { return names }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            // In place, up to its NUL: the kernel's record ends there (rounded
+            // up), so copying all of d_name's 256 bytes would read past it.
+            let namePointer = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+            let length = strnlen(namePointer.assumingMemoryBound(to: CChar.self), Int(NAME_MAX) + 1)
+            let name = Array(UnsafeRawBufferPointer(start: namePointer, count: length))
             if name != Array(".".utf8) && name != Array("..".utf8) { names.append(name) }
         }
     }
