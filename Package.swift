@@ -16,8 +16,11 @@
 //   Sources/shmemaphore-testpeer     a scripted Swift peer that tests spawn as a second process
 //   benchmarks/swift/                the benchmark driver `shmemaphore-bench` (next to the C benchmark
 //                                    programs it runs) and CBenchConstants, benchmarks/bench_constants.h for Swift
+//   Tests/CPeer, Tests/Conformance   the C programs that the Swift tests run (c_peer, c_api_check,
+//                                    interrupt_peer, sigbus_chain; raw_peer): C targets, so that
+//                                    `swift build --build-tests` builds everything `swift test` spawns
 //   Tests/Soak                       shmemaphore-soak-peer: the Swift soak server of scripts/soak.sh
-//                                    (soak_server.c beside it is C: the script compiles it against the library)
+//                                    (soak_server.c beside it is C: CMake builds it, shmemaphore-soak-server)
 //   Fuzz                             shmemaphore-receive-path-fuzz: the libFuzzer target of scripts/fuzz.sh
 import PackageDescription
 
@@ -38,6 +41,12 @@ let cLibraryLinkerFlags: [LinkerSetting] = [
     // Release builds carry the Swift runtime inside the .so so that C programs
     // need no Swift toolchain; debug builds (and the test bundle) link it dynamically.
     .unsafeFlags(["-static-stdlib"], .when(configuration: .release)),
+]
+
+/// The C programs of the tests: C11 with warnings as errors, as CMake builds them.
+let cPeerSettings: [CSetting] = [
+    .headerSearchPath("../../include"),
+    .unsafeFlags(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-gdwarf-4"]),
 ]
 
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
@@ -135,6 +144,51 @@ let package = Package(
             dependencies: ["Shmemaphore", "CShmemaphoreShims"],
             path: "Fuzz",
             exclude: ["corpus", "README.md"]
+        ),
+        // The C programs that the Swift tests run (Tests/CPeer/PEER-SPEC.md),
+        // built by SwiftPM so that `swift build --build-tests` makes every
+        // program a test spawns, with the same sanitizer flags as the library.
+        // They link the library's code as C users get it through
+        // include/shmemaphore.h (the ShmemaphoreC target: the @c functions);
+        // CMake builds the same sources against the installed-style
+        // libshmemaphore.so.1 for ctest.
+        .executableTarget(
+            name: "shmemaphore-c-peer",
+            dependencies: ["ShmemaphoreC"],
+            path: "Tests/CPeer",
+            sources: ["c_peer.c"],
+            cSettings: cPeerSettings
+        ),
+        .executableTarget(
+            name: "shmemaphore-c-api-check",
+            dependencies: ["ShmemaphoreC"],
+            path: "Tests/CPeer",
+            sources: ["c_api_check.c"],
+            cSettings: cPeerSettings
+        ),
+        .executableTarget(
+            name: "shmemaphore-interrupt-peer",
+            dependencies: ["ShmemaphoreC"],
+            path: "Tests/CPeer",
+            sources: ["interrupt_peer.c"],
+            cSettings: cPeerSettings
+        ),
+        .executableTarget(
+            name: "shmemaphore-sigbus-chain",
+            dependencies: ["ShmemaphoreC"],
+            path: "Tests/CPeer",
+            sources: ["sigbus_chain.c"],
+            cSettings: cPeerSettings
+        ),
+        // The plain-POSIX raw peer (docs/CONFORMANCE.md): no libshmemaphore.
+        .executableTarget(
+            name: "shmemaphore-raw-peer",
+            dependencies: ["CStb"],
+            path: "Tests/Conformance",
+            sources: ["raw_peer.c"],
+            // Debian's libstb-dev puts its headers in /usr/include/stb (its stb.pc is not always found).
+            cSettings: cPeerSettings + [.unsafeFlags(["-I/usr/include/stb"])],
+            linkerSettings: [.linkedLibrary("stb"), .linkedLibrary("m")]
         ),
         .testTarget(
             name: "ShmemaphoreTests",

@@ -23,13 +23,9 @@
 #           roles (the steps of the ctest peer pairings).  Suppressions:
 #           scripts/valgrind.supp (Swift runtime noise only, explained there).
 #
-# The sanitized libshmemaphore.so leaves the sanitizer runtime to the
-# executable (it has undefined __asan_*/__tsan_* symbols), so the C programs
-# that the tests compile on the fly (Tests/ShmemaphoreTests/PeerProcesses.swift,
-# which reads only $CC) must be built with the toolchain's clang and the same
-# sanitizer.  This script points CC at a small wrapper it writes into the
-# scratch folder; the wrapper also passes -Wno-error=string-compare, because
-# Tests/CPeer/c_api_check.c does not compile with clang -Werror otherwise.
+# The C programs that the Swift tests run (Tests/CPeer, Tests/Conformance/
+# raw_peer.c) are SwiftPM targets too, so the same sanitized build makes them
+# with the same sanitizer as the library (Package.swift, cPeerSettings).
 #
 # Each mode prints one verdict line "sanitize MODE: PASS|FAIL (...)", and the
 # script ends with a summary and timings.  Exit status: 0 all clean, 1 any
@@ -42,10 +38,6 @@ usage() { sed -n '4p' "$0" | sed 's/^# *//' >&2; exit 2; }
 mode=${1:-all}
 case $mode in asan | tsan | valgrind | all) ;; *) usage ;; esac
 
-swiftc_path=$(command -v swiftc) || { echo "swiftc not found on PATH" >&2; exit 1; }
-toolchain_bin=$(dirname "$(readlink -f "$swiftc_path")")
-clang="$toolchain_bin/clang"                      # its sanitizer runtimes match swiftc's
-swift_runtime="$toolchain_bin/../lib/swift/linux"  # libdispatch, libBlocksRuntime
 jobs=$(nproc 2>/dev/null || echo 2)
 load=${SHMEMAPHORE_SANITIZE_LOAD:-$jobs}
 case $load in '' | *[!0-9]*) echo "SHMEMAPHORE_SANITIZE_LOAD must be a number of loops" >&2; exit 2 ;; esac
@@ -120,25 +112,12 @@ swift_suite() {
 run_asan() {
     local scratch=.build-asan
     mkdir -p "$scratch"
-    cat >"$scratch/cc-asan" <<EOF
-#!/bin/sh
-# Written by scripts/sanitize.sh: the C compiler for the C programs that the
-# tests compile (\$CC), matching the ASan+UBSan build of libshmemaphore.so.
-exec "$clang" -fsanitize=address,undefined -fno-sanitize-recover=undefined "\$@" -Wno-error=string-compare
-EOF
-    chmod +x "$scratch/cc-asan"
     # LeakSanitizer suppressions: leaks of the toolchain's Foundation and
-    # XCTest, reported in the test runner and in the `shmemaphore` tool (which
-    # the CLI tests run); nothing of libshmemaphore.  Patterns match the
+    # XCTest in the test runner; nothing of libshmemaphore.  (Foundation.Process
+    # needed one until ShmemaphoreTools' ChildProcess, posix_spawn, replaced it
+    # everywhere; no program or test uses it now.)  Patterns match the
     # (mangled) function names anywhere in the allocation stack.
     cat >"$scratch/lsan.supp" <<'EOF'
-# Foundation.Process (swift-corelibs-foundation): init/run leave a reference
-# cycle (the process object, its pipes, file handles and run-loop source) and
-# a weak-reference side table that are never freed.  Hit by the tool's child
-# processes, before Sources/ShmemaphoreTools/ChildProcess.swift (posix_spawn)
-# replaced it in the programs and the tests; kept until an ASan run shows
-# nothing of ours needs it.
-leak:s10Foundation7ProcessC
 # FoundationEssentials readBytesFromFile: String(contentsOf:encoding:) leaks
 # its 4096-byte read buffer (Tests/ShmemaphoreTests read child logs with it).
 leak:FoundationEssentials17readBytesFromFile
@@ -146,7 +125,6 @@ leak:FoundationEssentials17readBytesFromFile
 leak:libXCTest.so
 EOF
     swift_suite asan "$scratch" --sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined -- \
-        CC="$PWD/$scratch/cc-asan" \
         ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1 \
         LSAN_OPTIONS="suppressions=$PWD/$scratch/lsan.supp:print_suppressions=0" \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -156,18 +134,7 @@ EOF
 run_tsan() {
     local scratch=.build-tsan
     mkdir -p "$scratch"
-    # The toolchain's TSan runtime intercepts libdispatch, so a C program
-    # linked with it needs libdispatch and the blocks runtime too.
-    cat >"$scratch/cc-tsan" <<EOF
-#!/bin/sh
-# Written by scripts/sanitize.sh: the C compiler for the C programs that the
-# tests compile (\$CC), matching the TSan build of libshmemaphore.so.
-exec "$clang" -fsanitize=thread "\$@" -Wno-error=string-compare \\
-    -L"$swift_runtime" -Wl,-rpath,"$swift_runtime" -ldispatch -lBlocksRuntime
-EOF
-    chmod +x "$scratch/cc-tsan"
     swift_suite tsan "$scratch" --sanitize=thread -- \
-        CC="$PWD/$scratch/cc-tsan" \
         TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1 \
         SWIFT_BACKTRACE=enable=no
 }

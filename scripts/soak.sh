@@ -27,8 +27,8 @@
 # open, the channel's four objects existed during the run and none is left.
 #
 # Builds: the CMake build (SHMEMAPHORE_BUILD_DIR, default build/; configured
-# Release if new) for libshmemaphore.so and the two peers; the C soak server
-# with cc against that libshmemaphore.so, into .build-soak/; the Swift one,
+# Release if new) for libshmemaphore.so, the two peers and the C soak server
+# (target shmemaphore-soak-server); the Swift one,
 # the SwiftPM target shmemaphore-soak-peer (Package.swift), with
 # `swift build -c release --scratch-path .build-soak`.
 # Logs and step files stay in .build-soak/.
@@ -71,12 +71,11 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     quietly "$work/cmake-configure.log" cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release ||
         fail "cmake configure"
 fi
-quietly "$work/cmake-build.log" cmake --build "$build" -j "$jobs" --target shmemaphore-testpeer shmemaphore-c-peer ||
+quietly "$work/cmake-build.log" cmake --build "$build" -j "$jobs" \
+    --target shmemaphore-testpeer shmemaphore-c-peer shmemaphore-soak-server ||
     fail "cmake build, log $work/cmake-build.log"
 bin="$build/bin"
-lib="$(cd "$build/lib" && pwd)"
-quietly "$work/c-build.log" cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -Iinclude Tests/Soak/soak_server.c \
-    -L"$lib" -lshmemaphore -Wl,-rpath,"$lib" -lm -o "$work/soak-server-c" || fail "compiling soak_server.c"
+c_server="$bin/shmemaphore-soak-server"
 swift_build=(swift build -c release --product shmemaphore-soak-peer --scratch-path "$work")
 quietly "$work/swift-build.log" "${swift_build[@]}" || fail "swift build of shmemaphore-soak-peer, log $work/swift-build.log"
 swift_server="$("${swift_build[@]}" --show-bin-path | tail -n 1)/shmemaphore-soak-peer"
@@ -85,8 +84,8 @@ echo "soak: built in $((SECONDS - start)) s ($build, $work)"
 
 first=$((exchanges / 2))
 second=$((exchanges - first))
-"$work/soak-server-c" steps "$first" "$seed" >"$work/steps-c-server.txt" || fail "writing steps"
-"$work/soak-server-c" steps "$second" "$((seed + 1))" >"$work/steps-swift-server.txt" || fail "writing steps"
+"$c_server" steps "$first" "$seed" >"$work/steps-c-server.txt" || fail "writing steps"
+"$c_server" steps "$second" "$((seed + 1))" >"$work/steps-swift-server.txt" || fail "writing steps"
 
 # ---- pairings ---------------------------------------------------------------
 objects_of() { ls /dev/shm | grep -cE "^(sem\.SEM_|SEG_)$1_(REQ|RES|HEAD|DATA)\$"; }
@@ -190,7 +189,7 @@ pairing() {
     echo "   $name: $((SECONDS - started)) s wall"
 }
 
-pairing c-server/swift-client c-swift "$work/steps-c-server.txt" "$work/soak-server-c" "$bin/shmemaphore-testpeer"
+pairing c-server/swift-client c-swift "$work/steps-c-server.txt" "$c_server" "$bin/shmemaphore-testpeer"
 pairing swift-server/c-client swift-c "$work/steps-swift-server.txt" "$swift_server" "$bin/shmemaphore-c-peer"
 
 echo

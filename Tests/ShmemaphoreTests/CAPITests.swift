@@ -1,12 +1,14 @@
 import Foundation
 import Testing
 
-/// The C API as a C program sees it: Tests/CPeer/c_api_check.c compiled
-/// against include/shmemaphore.h and libshmemaphore.so, checking documented
+/// The C API as a C program sees it: Tests/CPeer/c_api_check.c (SwiftPM's
+/// `shmemaphore-c-api-check`, compiled against include/shmemaphore.h and
+/// linked with the library's code; ctest runs the same source against
+/// libshmemaphore.so.1), checking documented
 /// codes for bad input, wrong roles and states, timeouts and image helpers.
 @Suite struct CAPITests {
     @Test func cProgramChecksEveryDocumentedCode() throws {
-        let program = try PeerProcesses.cProgram("c_api_check.c")
+        let program = try PeerProcesses.program("shmemaphore-c-api-check")
         let prefix = TestSupport.uniqueChannelName("capi")
         defer {
             // The program cleans up after itself; this catches a crash half-way.

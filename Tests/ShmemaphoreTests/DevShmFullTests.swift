@@ -45,7 +45,7 @@ enum DevShm {
 
     /// The 2000×2000×3 image that cannot fit a 2 MB /dev/shm, with dot.ppm beside it.
     static let imageDirectory: URL = {
-        let directory = PeerProcesses.cBuildDirectory.appendingPathComponent("devshm-images")
+        let directory = PeerProcesses.scratchDirectory.appendingPathComponent("devshm-images")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try? (Data("P6\n2 2\n255\n".utf8) + Data(RawPeer.dotPixels)).write(to: directory.appendingPathComponent("dot.ppm"))
         var big = Data("P6\n2000 2000\n255\n".utf8)
@@ -81,7 +81,7 @@ enum DevShm {
     /// 137), and so is a client still running `clientGrace` seconds after the
     /// server ended.
     static func runPair(server: [String], client: [String], clientGrace: Double = 30) throws -> Run {
-        let folder = PeerProcesses.cBuildDirectory.appendingPathComponent("devshm-\(UUID().uuidString)")
+        let folder = PeerProcesses.scratchDirectory.appendingPathComponent("devshm-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = { (name: String) in quoted([folder.appendingPathComponent(name).path]) }

@@ -15,43 +15,17 @@ import Testing
 // itself (shmemaphore-testpeer, killed by the test) against the raw peer or
 // an in-process library peer.
 
-/// Builds and describes the plain-POSIX raw peer, which must not link
-/// libshmemaphore (so `PeerProcesses.cProgram` does not fit).
+/// The plain-POSIX raw peer (Tests/Conformance/raw_peer.c, which does not
+/// link libshmemaphore), built by SwiftPM as `shmemaphore-raw-peer`.
 enum RawPeer {
-    private static let compiled = Mutex<Result<URL, PeerProcesses.Failure>?>(nil)
-
-    /// Compiles Tests/Conformance/raw_peer.c once per test run (C11, warnings as errors).
-    static func executable() throws -> URL {
-        try compiled.withLock { cached -> Result<URL, PeerProcesses.Failure> in
-            if let cached { return cached }
-            let source = TestSupport.packageRoot.appendingPathComponent("Tests/Conformance/raw_peer.c").path
-            let output = PeerProcesses.cBuildDirectory.appendingPathComponent("shmemaphore-raw-peer")
-            let compiler = ProcessInfo.processInfo.environment["CC"] ?? "cc"
-            var compileFlags = ["-I/usr/include/stb"], linkFlags = ["-lstb"]
-            let stb = PeerProcesses.run(["pkg-config", "--cflags", "--libs", "stb"], timeout: TestSupport.patienceSeconds)
-            if stb.status == 0 {
-                let words = stb.output.split(whereSeparator: \.isWhitespace).map(String.init)
-                compileFlags = words.filter { !$0.hasPrefix("-l") && !$0.hasPrefix("-L") }
-                linkFlags = words.filter { $0.hasPrefix("-l") || $0.hasPrefix("-L") }
-            }
-            let arguments =
-                [compiler, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic"] + compileFlags
-                + [source, "-o", output.path] + linkFlags + ["-lm"]
-            let result = PeerProcesses.run(arguments, timeout: TestSupport.patienceSeconds)
-            let outcome: Result<URL, PeerProcesses.Failure> =
-                result.status == 0
-                ? .success(output) : .failure(PeerProcesses.Failure(description: "compiling raw_peer.c failed:\n\(result.output)"))
-            cached = outcome
-            return outcome
-        }.get()
-    }
+    static func executable() throws -> URL { try PeerProcesses.program("shmemaphore-raw-peer") }
 
     /// The pixels of `dot.ppm`, the 2×2×3 image the raw client serves for "dot".
     static let dotPixels: [UInt8] = Array(1...12)
 
     /// A folder holding dot.ppm, for `raw_peer client --dir`.
     static let imageDirectory: URL = {
-        let directory = PeerProcesses.cBuildDirectory.appendingPathComponent("raw-peer-images")
+        let directory = PeerProcesses.scratchDirectory.appendingPathComponent("raw-peer-images")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = Data("P6\n2 2\n255\n".utf8) + Data(dotPixels)
         try? file.write(to: directory.appendingPathComponent("dot.ppm"))
@@ -60,7 +34,7 @@ enum RawPeer {
 
     /// Writes `lines` as a `--requests` file (one request per line) and returns its path.
     static func requestFile(_ lines: [String]) throws -> String {
-        let url = PeerProcesses.cBuildDirectory.appendingPathComponent("requests-\(UUID().uuidString)")
+        let url = PeerProcesses.scratchDirectory.appendingPathComponent("requests-\(UUID().uuidString)")
         try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: url)
         return url.path
     }

@@ -371,7 +371,7 @@ enum ObjectFiles {
 @Suite struct FaultGuardTests {
     @Test func faultsOutsideTheLibraryAreNotHiddenAndSemaphoresAreGuarded() throws {
         try TestSupport.withChannel { name in
-            let program = try PeerProcesses.cProgram("sigbus_chain.c")
+            let program = try PeerProcesses.program("shmemaphore-sigbus-chain")
             let result = PeerProcesses.run([program.path, name], timeout: TestSupport.patienceSeconds)
             defer { ["a", "b", "c"].forEach { TestSupport.removeObjects(of: "\(name)-\($0)") } }
             #expect(result.status == 0, "\(result.output)")

@@ -17,7 +17,7 @@ import Testing
             let program = TestSupport.productsDirectory.appendingPathComponent("shmemaphore-testpeer").path
             peer = try PeerProcesses.Running([program, "interruptible-client", channel])
         case .c:
-            peer = try PeerProcesses.Running([try PeerProcesses.cProgram("interrupt_peer.c").path, channel])
+            peer = try PeerProcesses.Running([try PeerProcesses.program("shmemaphore-interrupt-peer").path, channel])
         }
         _ = try lines(of: peer, startingWith: "attached", count: 1)
         return peer

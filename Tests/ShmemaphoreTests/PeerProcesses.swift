@@ -3,8 +3,7 @@ import ShmemaphoreTools
 import Testing
 
 /// Builds and runs the peer programs that two-process tests spawn: the Swift
-/// test peer (built by SwiftPM next to this bundle) and C programs compiled
-/// here against include/shmemaphore.h and the freshly built libshmemaphore.so.
+/// test peer and the C peer, both built by SwiftPM next to this bundle.
 enum PeerProcesses {
     enum Implementation: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case swift, c
@@ -15,46 +14,30 @@ enum PeerProcesses {
         let description: String
     }
 
-    /// A folder for compiled C programs, with the `libshmemaphore.so.1` name
-    /// that the library's soname makes the dynamic loader look for.
-    static let cBuildDirectory: URL = {
+    /// A folder of this test run for the files that peers read (images,
+    /// request lists); removed by nobody, under the temporary directory.
+    static let scratchDirectory: URL = {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shmemaphore-tests-\(getpid())")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let library = TestSupport.productsDirectory.appendingPathComponent("libshmemaphore.so").path
-        try? FileManager.default.createSymbolicLink(
-            atPath: directory.appendingPathComponent("libshmemaphore.so.1").path, withDestinationPath: library)
         return directory
     }()
 
-    private static let compiled = Mutex<[String: Result<URL, Failure>]>([:])
-
-    /// Compiles `Tests/CPeer/<source>` once per test run (C11, warnings as errors).
-    static func cProgram(_ source: String) throws -> URL {
-        try compiled.withLock { cache -> Result<URL, Failure> in
-            if let known = cache[source] { return known }
-            let output = cBuildDirectory.appendingPathComponent((source as NSString).deletingPathExtension)
-            let compiler = ProcessInfo.processInfo.environment["CC"] ?? "cc"
-            let arguments = [
-                compiler, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic",
-                "-I", TestSupport.packageRoot.appendingPathComponent("include").path,
-                TestSupport.packageRoot.appendingPathComponent("Tests/CPeer/\(source)").path,
-                "-L", TestSupport.productsDirectory.path, "-lshmemaphore",
-                "-Wl,-rpath,\(cBuildDirectory.path)", "-o", output.path,
-            ]
-            let result = run(arguments, timeout: 120)
-            let outcome: Result<URL, Failure> =
-                result.status == 0
-                ? .success(output) : .failure(Failure(description: "compiling \(source) failed:\n\(result.output)"))
-            cache[source] = outcome
-            return outcome
-        }.get()
+    /// A program of this package that SwiftPM built next to the test bundle
+    /// (`swift build --build-tests` builds them all): the Swift test peer and
+    /// the C programs of Tests/CPeer and Tests/Conformance (Package.swift).
+    static func program(_ name: String) throws -> URL {
+        let url = TestSupport.productsDirectory.appendingPathComponent(name)
+        guard FileManager.default.isExecutableFile(atPath: url.path) else {
+            throw Failure(description: "\(url.path) is missing: build the package's programs first (swift build --build-tests)")
+        }
+        return url
     }
 
     /// The command that runs `implementation`'s test peer.
     static func peerCommand(_ implementation: Implementation) throws -> [String] {
         switch implementation {
-        case .swift: return [TestSupport.productsDirectory.appendingPathComponent("shmemaphore-testpeer").path]
-        case .c: return [try cProgram("c_peer.c").path]
+        case .swift: return [try program("shmemaphore-testpeer").path]
+        case .c: return [try program("shmemaphore-c-peer").path]
         }
     }
 
