@@ -10,10 +10,10 @@ import Testing
 // MARK: Shmemaphore.md
 
 /// The server (requester) process: creates the channel, asks once, keeps a copy.
-func fetchWeights(over channel: String) throws -> [UInt8] {
+func fetchWeights(over channel: String, timeout: Duration = .seconds(5)) throws -> [UInt8] {
     let server = try ShmemaphoreServer(channel: channel)
     defer { server.close() }                       // removes the channel's four objects
-    let response = try server.request("weights", timeout: .seconds(5))
+    let response = try server.request("weights", timeout: timeout)
     return response.bytes                          // a copy: `response.payload` is valid until the next call
 }
 
@@ -31,24 +31,24 @@ func answerOnce(over channel: String, with weights: [UInt8]) throws {
 
 /// The server (requester): asks for raw bytes, a rendered frame, an image
 /// file and something the client does not have.
-func requestAll(channel: String, savingTo directory: String) throws -> [UInt8] {
+func requestAll(channel: String, savingTo directory: String, timeout: Duration = .seconds(5)) throws -> [UInt8] {
     let server = try ShmemaphoreServer(channel: channel)   // creates the channel
     defer { server.close() }                               // and removes it again
 
     // Raw bytes: `bytes` copies the payload out of shared memory.
-    let weights = try server.request("weights", timeout: .seconds(5)).bytes
+    let weights = try server.request("weights", timeout: timeout).bytes
 
     // An image: its metadata gives the shape; save it while the view is valid.
-    let frame = try server.request("frame", timeout: .seconds(5))
+    let frame = try server.request("frame", timeout: timeout)
     print("frame: \(frame.metadata.width)×\(frame.metadata.height)×\(frame.metadata.channels)")
     try frame.saveImage(to: "\(directory)/frame.png")
 
-    let dog = try server.request("dog", timeout: .seconds(5))
+    let dog = try server.request("dog", timeout: timeout)
     try dog.saveImage(to: "\(directory)/dog-received.png")
 
     // An error response is thrown, with the client's code and message.
     do {
-        _ = try server.request("unicorn", timeout: .seconds(5))
+        _ = try server.request("unicorn", timeout: timeout)
     } catch .peerError(let code, let message) where code == PeerErrorCode.notFound {
         print("no unicorn: \(message)")
     } catch {
@@ -117,7 +117,7 @@ private func onAnotherThread(_ body: @escaping @Sendable () throws -> Void) -> (
         try TestSupport.withChannel { channel in
             let weights = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
             let client = onAnotherThread { try answerOnce(over: channel, with: weights) }
-            let fetched = Result { try fetchWeights(over: channel) }
+            let fetched = Result { try fetchWeights(over: channel, timeout: TestSupport.patience) }
             try client()
             #expect(try fetched.get() == weights)
         }
@@ -135,7 +135,7 @@ private func onAnotherThread(_ body: @escaping @Sendable () throws -> Void) -> (
             try dogPixels.withUnsafeBytes { pixels in try ImageCodec.save(dog, pixels: pixels, to: "\(directory)/dog.png") }
 
             let client = onAnotherThread { try answerRequests(channel: channel, imagesIn: directory) }
-            let requested = Result { try requestAll(channel: channel, savingTo: directory) }
+            let requested = Result { try requestAll(channel: channel, savingTo: directory, timeout: TestSupport.patience) }
             try client()  // returns once the server closed the channel: peerGone
             #expect(try requested.get() == (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0) })
 
