@@ -888,6 +888,13 @@ public:
     void send_request(std::string_view request, std::error_code &ec) noexcept {
         detail::set(ec, ::shmemaphore_send_request(begin_call(), request.data(), request.size()));
     }
+#if SHMEMAPHORE_CPP_HAS_SPAN
+    /** C++20: a binary request. */
+    void send_request(std::span<const std::byte> request) { send_request(as_view(request)); }
+    void send_request(std::span<const std::byte> request, std::error_code &ec) noexcept {
+        send_request(as_view(request), ec);
+    }
+#endif
 
     /**
      * Wait up to `timeout` for the answer to the outstanding request
