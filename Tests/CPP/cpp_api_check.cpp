@@ -39,6 +39,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <type_traits>
 #include <vector>
 
@@ -484,6 +485,9 @@ void test_timeouts() {
     shm::request_view v = p.cli.receive(10ms, ec);
     expect_ec(ec, shm::errc::timeout, "receive(10 ms, ec) with nothing pending: errc::timeout");
     check(!v.valid() && v.size() == 0, "and an empty view");
+    check(shm::detail::timeout_ms(-5ms) == 0 && shm::detail::timeout_ms(shm::infinite) == SHMEMAPHORE_TIMEOUT_INFINITE &&
+              shm::detail::timeout_ms(1500ms) == 1500,
+          "timeouts: infinite is -1, other negative durations poll (0)");
     p.cli.receive(-5ms, ec);
     expect_ec(ec, shm::errc::timeout, "a negative timeout other than infinite polls (errc::timeout, no hang)");
 
@@ -955,24 +959,31 @@ int main(int argc, char **argv) {
         return 1;
     }
     std::printf("# C++ %ld, %s\n", static_cast<long>(__cplusplus), shm::version_string().data());
-    try {
-        test_versions();
-        test_codes();
-        test_options();
-        test_two_processes(); // before any thread is started
-        test_open();
-        test_round_trips();
-        test_reserve_commit();
-        test_timeouts();
-        test_stale_views();
-        test_moves();
-        test_roles();
-        test_request_with_thread();
-        test_interrupts();
-        test_images(tmpdir);
-        test_list_and_remove();
-    } catch (const std::exception &e) {
-        check(false, "unexpected exception", e.what());
+    const std::string dir = tmpdir;
+    const std::pair<const char *, std::function<void()>> tests[] = {
+        {"versions", test_versions},
+        {"codes", test_codes},
+        {"options", test_options},
+        {"two processes", test_two_processes}, // forks: before any thread is started
+        {"open", test_open},                   // forks too
+        {"round trips", test_round_trips},
+        {"reserve/commit", test_reserve_commit},
+        {"timeouts", test_timeouts},
+        {"stale views", test_stale_views},
+        {"moves", test_moves},
+        {"roles", test_roles},
+        {"request with a thread", test_request_with_thread},
+        {"interrupts", test_interrupts},
+        {"images", [&dir] { test_images(dir); }},
+        {"list and remove", test_list_and_remove},
+    };
+    for (const auto &test : tests) {
+        std::printf("# %s\n", test.first);
+        try {
+            test.second();
+        } catch (const std::exception &e) {
+            check(false, std::string(test.first) + ": unexpected exception", e.what());
+        }
     }
     test_nothing_left();
     ::rmdir(tmpdir);
