@@ -71,7 +71,8 @@
  *     the handler throw).  The check costs one heap-allocated counter per
  *     channel and a weak reference per view; the counter is kept (and
  *     valid() works) in every build, so that translation units compiled with
- *     and without NDEBUG agree on every class's layout.  A view and its
+ *     and without NDEBUG agree on every class's layout (only the bodies of
+ *     the checking accessors differ, as assert's do).  A view and its
  *     channel are used from one thread (as the channel itself).
  *   Ownership.  server and client own their C handle: move-only, closed by
  *     the destructor (a server's close removes the channel's four objects
@@ -484,7 +485,7 @@ inline bool image_bytes(std::uint64_t width, std::uint64_t height, std::uint64_t
  */
 class response {
 public:
-    response() noexcept : c_() {}
+    response() noexcept : c_() { c_.kind = SHMEMAPHORE_PAYLOAD_BYTES; }
 
     /** Whether the payload view is still usable (no call on the channel
      *  since, channel not closed).  Metadata accessors work regardless. */
@@ -864,6 +865,14 @@ public:
                                             detail::timeout_ms(timeout), &scratch_),
                       ec);
     }
+    /** A binary request of `size` bytes at `data` (null only when size is 0). */
+    response request(const void *data, std::size_t size, std::chrono::milliseconds timeout = infinite) {
+        return this->request(as_view(data, size), timeout);
+    }
+    response request(const void *data, std::size_t size, std::chrono::milliseconds timeout,
+                     std::error_code &ec) noexcept {
+        return this->request(as_view(data, size), timeout, ec);
+    }
 #if SHMEMAPHORE_CPP_HAS_SPAN
     /** C++20: a binary request. */
     response request(std::span<const std::byte> request, std::chrono::milliseconds timeout = infinite) {
@@ -887,6 +896,10 @@ public:
     }
     void send_request(std::string_view request, std::error_code &ec) noexcept {
         detail::set(ec, ::shmemaphore_send_request(begin_call(), request.data(), request.size()));
+    }
+    void send_request(const void *data, std::size_t size) { send_request(as_view(data, size)); }
+    void send_request(const void *data, std::size_t size, std::error_code &ec) noexcept {
+        send_request(as_view(data, size), ec);
     }
 #if SHMEMAPHORE_CPP_HAS_SPAN
     /** C++20: a binary request. */
@@ -923,6 +936,9 @@ private:
         return result;
     }
 
+    static std::string_view as_view(const void *data, std::size_t size) noexcept {
+        return {static_cast<const char *>(data), size};
+    }
 #if SHMEMAPHORE_CPP_HAS_SPAN
     static std::string_view as_view(std::span<const std::byte> bytes) noexcept {
         return {reinterpret_cast<const char *>(bytes.data()), bytes.size()};
@@ -1212,8 +1228,9 @@ inline int list_visitor(const ::shmemaphore_channel_info *info, void *context) n
 } // namespace detail
 
 /** Every channel with at least one object in /dev/shm, in byte order of
- *  the names (shmemaphore_list_channels).  Thread-safe.  Throws error
- *  (-errno: /dev/shm cannot be read) or std::bad_alloc. */
+ *  the names (shmemaphore_list_channels).  Thread-safe.  This form sets ec
+ *  (-errno: /dev/shm cannot be read; -ENOMEM) and returns an empty list on
+ *  failure; the other throws error, or std::bad_alloc. */
 inline std::vector<channel_info> list_channels(std::error_code &ec) noexcept {
     std::vector<channel_info> found;
     detail::list_context context{&found, false};

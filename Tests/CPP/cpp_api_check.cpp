@@ -559,7 +559,8 @@ void test_stale_views() {
     moved.close();
     check(!r.valid(), "closing the server ends its views");
     expect_stale([&] { (void)r.bytes(); }, "response::bytes() after close is detected");
-    check(!shm::response().valid(), "a default-constructed response is not valid");
+    check(!shm::response().valid() && shm::response().kind() == shm::payload_kind::bytes && shm::response().empty(),
+          "a default-constructed response is empty raw bytes, never valid");
 }
 
 // ---------------------------------------------------------------------------
@@ -683,11 +684,15 @@ void test_request_with_thread() {
     r = srv.request("error", kBound, ec);
     expect_ok(ec, "request(ec) with an error answer leaves ec clear");
     check(r.is_error() && r.error_code() == 42 && r.error_message() == "forty-two", "request(): an error response");
+    const unsigned char binary[] = {'e', 'c', 'h', 'o', 0, 1};
+    r = srv.request(binary, sizeof binary, kBound);
+    check(r.size() == sizeof binary && std::memcmp(r.data(), binary, sizeof binary) == 0,
+          "request(const void *, size): a binary request echoed");
     r = srv.request(""); // waits forever: the thread answers
     check(r.size() == 0, "request() with the default (infinite) timeout");
     srv.close(); // the responder's receive sees peer_gone
     responder.join();
-    check(served == 4, "the client thread served four requests and ended on peer_gone", std::to_string(served.load()));
+    check(served == 5, "the client thread served five requests and ended on peer_gone", std::to_string(served.load()));
 }
 
 // ---------------------------------------------------------------------------
