@@ -561,6 +561,17 @@ void test_stale_views() {
     expect_stale([&] { (void)r.bytes(); }, "response::bytes() after close is detected");
     check(!shm::response().valid() && shm::response().kind() == shm::payload_kind::bytes && shm::response().empty(),
           "a default-constructed response is empty raw bytes, never valid");
+
+    // The default handler (this program replaces it) aborts with a message.
+    std::fflush(nullptr);
+    pid_t child = fork();
+    if (child == 0) {
+        std::freopen("/dev/null", "w", stderr);
+        shm::detail::stale_view_abort("test");
+    }
+    int status = 0;
+    check(child > 0 && waitpid(child, &status, 0) == child && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+          "the default stale-view handler aborts", "status " + std::to_string(status));
 }
 
 // ---------------------------------------------------------------------------
