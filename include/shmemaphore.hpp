@@ -269,7 +269,7 @@ public:
 class peer_error : public error {
 public:
     peer_error(std::uint64_t code, std::string message)
-        : error(static_cast<int>(SHMEMAPHORE_E_PEER_ERROR), "shmemaphore: the client answered with an error"),
+        : error(SHMEMAPHORE_E_PEER_ERROR, "shmemaphore: the client answered with an error"),
           code_(code), message_(std::make_shared<const std::string>(std::move(message))) {}
     /** The client's error code (SHMEMAPHORE_PEER_ERROR_* suggests values). */
     std::uint64_t peer_code() const noexcept { return code_; }
@@ -332,7 +332,7 @@ struct options {
     ::shmemaphore_options to_c() const noexcept {
         ::shmemaphore_options c;
         ::shmemaphore_options_init(&c, sizeof c);
-        c.attach_timeout_ms = static_cast<std::int64_t>(attach_timeout.count());
+        c.attach_timeout_ms = attach_timeout.count(); // milliseconds' rep: at least 45 bits
         c.mode = mode;
         c.stale_policy = static_cast<std::uint32_t>(stale);
         c.flags = flags;
@@ -377,7 +377,8 @@ namespace detail {
 inline std::int64_t timeout_ms(std::chrono::milliseconds timeout) noexcept {
     if (timeout == infinite)
         return SHMEMAPHORE_TIMEOUT_INFINITE;
-    return timeout.count() < 0 ? 0 : static_cast<std::int64_t>(timeout.count());
+    std::int64_t ms = timeout.count();
+    return ms < 0 ? 0 : ms;
 }
 
 /** Sets ec from a C code; true on success. */
@@ -699,6 +700,11 @@ public:
      * and async-signal-safe: may be called from any thread or a signal
      * handler while the object exists, also during close().  Returns false
      * if the object holds no open channel (nothing to interrupt).
+     * An interrupt that comes as the wait ends for another reason (a signal
+     * without SA_RESTART whose handler also calls this, the answer
+     * arriving) stays pending and ends the next wait: a loop that goes on
+     * after errc::interrupted must expect a spurious one (the C API has no
+     * way to clear a pending interrupt).
      */
     bool interrupt() const noexcept {
         ::shmemaphore_channel *handle = handle_.load();

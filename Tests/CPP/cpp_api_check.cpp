@@ -778,6 +778,8 @@ void test_interrupts() {
           describe(ec) + ", " + std::to_string(interrupted) + " interrupted waits");
     std::error_code drain;
     p.cli.receive(0ms, drain); // a second interrupt (signal + call) may be pending
+    std::printf("# after the Ctrl-C loop (%d interrupted waits) the next poll gives %s\n", interrupted,
+                describe(drain).c_str());
 }
 
 // ---------------------------------------------------------------------------
