@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing libshmemaphore needs beyond the Swift
-# toolchain, on Debian: stb (image decode/encode), pkg-config, a C compiler,
+# toolchain, on Debian: stb (image decode/encode), pkg-config, C and C++ compilers
+# (gcc, g++: the C++ interface's checks; the toolchain brings clang++),
 # CMake (C examples, install, ctest), valgrind and unshare (reliability stage),
 # python3 (scripts/check-syscalls.py).
 # Only missing packages are installed; as non-root it just reports them.
 set -euo pipefail
 
-packages=(libstb-dev pkg-config gcc libc6-dev binutils cmake valgrind util-linux python3)
+packages=(libstb-dev pkg-config gcc g++ libc6-dev binutils cmake valgrind util-linux python3)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # run.sh - the install test: installs a CMake build of libshmemaphore into a
-# temporary prefix, builds Tests/Install/consumer.c out of tree against it in
-# two ways, and runs each consumer against the Swift test peer.
+# temporary prefix, builds Tests/Install/consumer.c (and, with --cxx, its C++
+# twin consumer.cpp) out of tree against it in two ways, and runs each
+# consumer against the Swift test peer.
 #
 # Usage: Tests/Install/run.sh [OPTIONS] BUILD_DIR
 #
 #   --cmake CMD        cmake to use (default: cmake)
 #   --cc CC            C compiler (default: $CC, else cc)
+#   --cxx CXX          also build and run the C++ consumer with this compiler
+#                      (-std=c++17 -Wall -Wextra -Werror -pedantic)
 #   --pkg-config CMD   pkg-config to use (default: pkg-config)
 #   --libdir DIR       the expected library folder relative to the prefix
 #                      (CMAKE_INSTALL_LIBDIR; default: found from the .pc file)
@@ -22,8 +25,9 @@
 #      runner (unless --without-tool); any installed
 #      example finds the installed library through its RUNPATH;
 #   2. a consumer builds with pkg-config (cc ... $(pkg-config --cflags --libs shmemaphore));
+#      with --cxx, consumer.cpp too (c++ -std=c++17 ... $(pkg-config ...));
 #   3. a consumer builds with CMake (find_package(shmemaphore CONFIG REQUIRED),
-#      Tests/Install/CMakeLists.txt);
+#      Tests/Install/CMakeLists.txt; with --cxx, also its C++ consumer);
 #   4. for each consumer: NEEDED holds libshmemaphore.so.1 (the soname), the
 #      loader resolves it inside the prefix, and a run against
 #      `shmemaphore-testpeer client CH` in an empty environment (no Swift
@@ -32,10 +36,11 @@
 # exits 1 if a check failed, 2 on bad usage.  Removes its temporary folder.
 set -uo pipefail
 
-usage() { sed -n '6,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '7,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 cmake=cmake
 cc=${CC:-cc}
+cxx=
 pkg_config=pkg-config
 libdir=
 peer=
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --cmake) cmake=$2; shift 2 ;;
         --cc) cc=$2; shift 2 ;;
+        --cxx) cxx=$2; shift 2 ;;
         --pkg-config) pkg_config=$2; shift 2 ;;
         --libdir) libdir=$2; shift 2 ;;
         --peer) peer=$2; shift 2 ;;
@@ -100,7 +106,7 @@ pc_dir=$lib/pkgconfig
 version=$(PKG_CONFIG_PATH=$pc_dir "$pkg_config" --modversion shmemaphore 2>/dev/null)
 
 missing=()
-expected=(include/shmemaphore.h "$libdir/libshmemaphore.so.$version" "$libdir/pkgconfig/shmemaphore.pc"
+expected=(include/shmemaphore.h include/shmemaphore.hpp "$libdir/libshmemaphore.so.$version" "$libdir/pkgconfig/shmemaphore.pc"
     "$libdir/cmake/shmemaphore/shmemaphoreConfig.cmake" "$libdir/cmake/shmemaphore/shmemaphoreConfigVersion.cmake")
 tool_programs=(shmemaphore shmemaphore-conformance)
 if [ "$tool" -eq 1 ]; then
@@ -118,7 +124,7 @@ done
 [ "$(readlink "$lib/libshmemaphore.so.1")" = "libshmemaphore.so.$version" ] || missing+=("$libdir/libshmemaphore.so.1 -> libshmemaphore.so.$version")
 [ "$(readlink "$lib/libshmemaphore.so")" = "libshmemaphore.so.1" ] || missing+=("$libdir/libshmemaphore.so -> libshmemaphore.so.1")
 if [ -n "$version" ] && [ ${#missing[@]} -eq 0 ]; then
-    ok "layout: include/shmemaphore.h, $libdir/libshmemaphore.so{.$version,.1,}, pkg-config file (version $version), CMake package, $tool_layout"
+    ok "layout: include/shmemaphore.h{,pp}, $libdir/libshmemaphore.so{.$version,.1,}, pkg-config file (version $version), CMake package, $tool_layout"
 else
     fail "layout under $prefix: missing or wrong: ${missing[*]:-the version (pkg-config --modversion)}"
     (cd "$prefix" && find . | sort) | detail
@@ -175,11 +181,27 @@ else
     cat "$tmp/pc.log" "$tmp/cc.log" 2>/dev/null | detail
 fi
 
+if [ -n "$cxx" ]; then
+    cxx_warnings=(-std=c++17 -Wall -Wextra -Werror -pedantic -Wconversion -Wshadow)
+    # shellcheck disable=SC2086 # pkg-config output is a list of words
+    if [ -n "$flags" ] && "$cxx" "${cxx_warnings[@]}" "$here/consumer.cpp" $flags -Wl,-rpath,"$lib" \
+            -o "$tmp/consumer-cpp-pkg-config" >"$tmp/cxx.log" 2>&1; then
+        ok "pkg-config build of the C++ consumer: $cxx ${cxx_warnings[*]} consumer.cpp $flags"
+        consumers+=("$tmp/consumer-cpp-pkg-config")
+    else
+        fail "pkg-config build of the C++ consumer ($cxx consumer.cpp ${flags:-<pkg-config failed>}):"
+        cat "$tmp/cxx.log" 2>/dev/null | detail
+    fi
+fi
+
+cmake_cxx=()
+[ -z "$cxx" ] || cmake_cxx=(-DCMAKE_CXX_COMPILER="$cxx" -DCONSUMER_CXX=ON)
 if "$cmake" -S "$here" -B "$tmp/consumer-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
-        -DCONSUMER_REQUIRES_VERSION="$version" >"$tmp/cmake.log" 2>&1 &&
+        "${cmake_cxx[@]}" -DCONSUMER_REQUIRES_VERSION="$version" >"$tmp/cmake.log" 2>&1 &&
     "$cmake" --build "$tmp/consumer-build" >>"$tmp/cmake.log" 2>&1; then
-    ok "CMake build: find_package(shmemaphore $version CONFIG REQUIRED) -> $(sed -nE 's/^-- shmemaphore [^:]*: //p' "$tmp/cmake.log")"
+    ok "CMake build: find_package(shmemaphore $version CONFIG REQUIRED) -> $(sed -nE 's/^-- shmemaphore [^:]*: //p' "$tmp/cmake.log")${cxx:+ (C and C++ consumers)}"
     consumers+=("$tmp/consumer-build/consumer")
+    [ -z "$cxx" ] || consumers+=("$tmp/consumer-build/consumer-cpp")
 else
     fail "CMake build (find_package(shmemaphore CONFIG REQUIRED), CMAKE_PREFIX_PATH=$prefix):"
     tail -n 25 "$tmp/cmake.log" | detail
@@ -208,7 +230,7 @@ for consumer in "${consumers[@]}"; do
         fail "$label: $why"
     fi
 
-    channel="install-$$-${label%%/*}"
+    channel="install-$$-${label//\//-}"
     objects=("sem.SEM_${channel}_REQ" "sem.SEM_${channel}_RES" "SEG_${channel}_HEAD" "SEG_${channel}_DATA")
     timeout 60 "$peer" client "$channel" >"$tmp/peer.log" 2>&1 &
     peer_pid=$!
