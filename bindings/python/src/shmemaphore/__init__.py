@@ -54,6 +54,7 @@ from ._shmemaphore import (
     Response,
     Server,
     error_name,
+    fnv1a64,
     list_channels,
     protocol_version,
     remove_channel,
@@ -85,6 +86,6 @@ __all__ = [
     "Timeout", "TooLarge", "UnsafePermissions", "UnsupportedFormat", "WrongRole", "WrongState",
     "CHANNEL_NAME_MAX", "OBJECT_DATA", "OBJECT_HEAD", "OBJECT_REQ", "OBJECT_RES",
     "PEER_ERROR_BAD_REQUEST", "PEER_ERROR_NOT_FOUND", "PEER_ERROR_UNSPECIFIED",
-    "error_name", "list_channels", "protocol_version", "remove_channel", "strerror",
+    "error_name", "fnv1a64", "list_channels", "protocol_version", "remove_channel", "strerror",
     "version", "version_number",
 ]

@@ -43,8 +43,13 @@
 
 #include <shmemaphore.h>
 
-/* Longest slice of a wait on a request or response, in milliseconds. */
-#define SLICE_MS 50
+/* Longest slice of a wait on a request or response, in milliseconds.  It
+ * must exceed the library's liveness interval (50 ms): a wait that reaches
+ * its deadline before a 50 ms sleep ends never runs the liveness checks, so
+ * with shorter slices a client would never see its server go (PEER_GONE).
+ * It also bounds how late a signal that lands while the library is not asleep
+ * in the kernel (spinning, checking liveness) is seen. */
+#define SLICE_MS 100
 
 /* ------------------------------------------------------------------------ */
 /* Module state (one interpreter; the module is not reloaded)               */
@@ -1773,6 +1778,29 @@ static PyObject *mod_strerror(PyObject *m, PyObject *arg)
     return PyUnicode_FromString(shmemaphore_strerror(code));
 }
 
+PyDoc_STRVAR(fnv1a64_doc,
+"fnv1a64(data)\n--\n\n"
+"The 64-bit FNV-1a hash of a bytes-like object (offset basis 0xcbf29ce484222325,\n"
+"prime 0x100000001b3), as docs/CONFORMANCE.md prints it.  Releases the GIL.");
+
+static PyObject *mod_fnv1a64(PyObject *m, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    uint64_t hash = UINT64_C(0xcbf29ce484222325);
+    const uint8_t *p = view.buf;
+    Py_ssize_t n = view.len;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < n; k++) {
+        hash ^= p[k];
+        hash *= UINT64_C(0x100000001b3);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLongLong(hash);
+}
+
 static PyObject *mod_set_channel_info(PyObject *m, PyObject *arg)
 {
     Py_XSETREF(g_channel_info, Py_NewRef(arg));
@@ -1785,6 +1813,7 @@ static PyMethodDef module_methods[] = {
      remove_channel_doc},
     {"error_name", mod_error_name, METH_O, "error_name(code)\n--\n\nSymbolic name of a C status code."},
     {"strerror", mod_strerror, METH_O, "strerror(code)\n--\n\nEnglish description of a C status code."},
+    {"fnv1a64", mod_fnv1a64, METH_O, fnv1a64_doc},
     {"_set_channel_info", mod_set_channel_info, METH_O, NULL},
     {NULL},
 };
