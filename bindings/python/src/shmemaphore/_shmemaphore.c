@@ -548,7 +548,7 @@ static PyObject *Channel_get_closed(ChannelObject *self, void *c)
 
 static PyObject *Channel_repr(ChannelObject *self)
 {
-    return PyUnicode_FromFormat("<shmemaphore.%s %R%s>", Py_TYPE(self)->tp_name, self->name,
+    return PyUnicode_FromFormat("<%s %R%s>", Py_TYPE(self)->tp_name, self->name,
                                 (self->closed || !self->ch) ? " (closed)" : "");
 }
 
