@@ -835,7 +835,7 @@ static PyObject *Server_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     unsigned int mode = 0;
     const char *stale = "reset", *wait = "adaptive";
     int untrusted = 0, foreign = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$Issppp:Server", kwlist, &name, &mode, &stale, &wait,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$Isspp:Server", kwlist, &name, &mode, &stale, &wait,
                                      &untrusted, &foreign))
         return NULL;
     shmemaphore_options o;
@@ -1081,7 +1081,7 @@ static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     unsigned int mode = 0;
     const char *wait = "adaptive";
     int untrusted = 0, foreign = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$Isppp:Client", kwlist, &name, &attach, &mode, &wait,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$Ispp:Client", kwlist, &name, &attach, &mode, &wait,
                                      &untrusted, &foreign))
         return NULL;
     int64_t attach_ms = 5000;
