@@ -169,3 +169,39 @@ def test_sigint_during_client_attach(channel_name):
             peer.kill()
             peer.wait()
     assert out.strip() == "KeyboardInterrupt"
+
+
+def test_signal_handler_may_close_the_channel_it_interrupts(channel_name):
+    server = shmemaphore.Server(channel_name)
+    old = signal.signal(signal.SIGALRM, lambda s, f: server.close())
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(ValueError, match="closed"):
+            server.request(b"x", timeout=None)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert server.closed
+    assert not [c for c in shmemaphore.list_channels() if c.name == channel_name]
+
+
+def test_signal_handler_calling_the_busy_channel_gets_an_error_not_a_deadlock(channel_name):
+    errors = []
+
+    def handler(s, f):
+        try:
+            server.send_request(b"from the handler")
+        except RuntimeError as e:
+            errors.append(e)
+        server.interrupt()
+
+    with shmemaphore.Server(channel_name) as server:
+        old = signal.signal(signal.SIGALRM, handler)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+            with pytest.raises(shmemaphore.Interrupted):
+                server.request(b"x", timeout=None)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    assert len(errors) == 1 and "same thread" in str(errors[0])

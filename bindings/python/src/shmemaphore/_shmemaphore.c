@@ -182,6 +182,8 @@ typedef struct {
     PyObject *current;       /* borrowed: the Response/Reservation whose memory is live */
     PyObject *name;          /* str */
     int request_held;        /* client: a request received, not yet answered */
+    unsigned long owner;     /* thread that holds `lock` (0: none); GIL-protected */
+    int close_pending;       /* close() ran inside a call of the same thread */
     PyObject *weakreflist;
 } ChannelObject;
 
@@ -294,25 +296,52 @@ static int check_usable(ChannelObject *self)
     return 0;
 }
 
-/* Take the channel's lock, releasing the GIL while it is contended. */
-static void lock_channel(ChannelObject *self)
+static void channel_really_close(ChannelObject *self);
+
+/* Take the channel's lock, releasing the GIL while it is contended.  A call
+ * from the thread that holds it (a signal handler that runs while this
+ * thread waits on the channel) would deadlock: RuntimeError instead. */
+static int lock_channel(ChannelObject *self)
 {
+    unsigned long me = PyThread_get_thread_ident();
+    if (self->owner == me) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the channel is in use by a call of this same thread (a signal handler that runs "
+                        "during a wait may call only interrupt() or close() on its channel)");
+        return -1;
+    }
     if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
         Py_BEGIN_ALLOW_THREADS
         PyThread_acquire_lock(self->lock, WAIT_LOCK);
         Py_END_ALLOW_THREADS
     }
+    self->owner = me;
+    return 0;
 }
 
-static void unlock_channel(ChannelObject *self) { PyThread_release_lock(self->lock); }
+static void unlock_channel(ChannelObject *self)
+{
+    if (self->close_pending) {
+        /* close() was called from within this call (a signal handler). */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        self->close_pending = 0;
+        if (retire_current(self, "close") == 0)
+            channel_really_close(self);
+        else
+            PyErr_Clear(); /* a view still in use: the objects go with the channel */
+        PyErr_Restore(type, value, tb);
+    }
+    self->owner = 0;
+    PyThread_release_lock(self->lock);
+}
 
 /* Begin a call on the channel: usable, locked, live memory retired.
  * Returns 0 (locked), or -1 with an exception set (not locked). */
 static int begin_call(ChannelObject *self, const char *what)
 {
-    if (check_usable(self) < 0)
+    if (check_usable(self) < 0 || lock_channel(self) < 0)
         return -1;
-    lock_channel(self);
     if (check_usable(self) < 0 || retire_current(self, what) < 0) {
         unlock_channel(self);
         return -1;
@@ -479,6 +508,15 @@ static PyObject *Channel_close(ChannelObject *self, PyObject *unused)
         self->ch = NULL;
         return Py_NewRef(Py_None);
     }
+    if (self->owner == PyThread_get_thread_ident()) {
+        /* Called inside a call of this thread (a signal handler during a
+         * wait): end the wait; the call closes the channel as it returns. */
+        self->closed = 1;
+        self->close_pending = 1;
+        atomic_fetch_add(&self->interrupts, 1);
+        shmemaphore_interrupt(self->ch);
+        return Py_NewRef(Py_None);
+    }
     if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
         /* Another thread is in a call, probably waiting: end its wait. */
         self->closed = 1;
@@ -490,6 +528,7 @@ static PyObject *Channel_close(ChannelObject *self, PyObject *unused)
         self->closed = 0;
         atomic_store(&self->interrupts, 0); /* a token the library still holds only gives a retried wait */
     }
+    self->owner = PyThread_get_thread_ident();
     if (retire_current(self, "close") < 0) {
         unlock_channel(self);
         return NULL;
@@ -581,8 +620,10 @@ static int Response_getbuffer(ResponseObject *self, Py_buffer *view, int flags)
         view->obj = NULL;
         return -1;
     }
-    if (PyBuffer_FillInfo(view, (PyObject *)self, (void *)self->resp.data, self->nbytes, 1, flags) < 0)
+    if (PyBuffer_FillInfo(view, (PyObject *)self, (void *)self->resp.data, self->nbytes, 1, flags) < 0) {
+        view->obj = NULL;
         return -1;
+    }
     self->exports++;
     return 0;
 }
@@ -711,11 +752,10 @@ static PyObject *Response_save(ResponseObject *self, PyObject *arg)
     if (!PyUnicode_FSConverter(arg, &path))
         return NULL;
     ChannelObject *ch = self->channel;
-    if (check_usable(ch) < 0) {
+    if (check_usable(ch) < 0 || lock_channel(ch) < 0) {
         Py_DECREF(path);
         return NULL;
     }
-    lock_channel(ch);
     if (!self->valid) {
         unlock_channel(ch);
         Py_DECREF(path);
@@ -1485,10 +1525,14 @@ static int Reservation_getbuffer(ReservationObject *self, Py_buffer *view, int f
         view->obj = NULL;
         return -1;
     }
-    if (self->ndim == 1 || (flags & PyBUF_ND) != PyBUF_ND)
-        return PyBuffer_FillInfo(view, (PyObject *)self, self->buffer, self->nbytes, 0, flags) < 0
-                   ? -1
-                   : (self->exports++, 0);
+    if (self->ndim == 1 || (flags & PyBUF_ND) != PyBUF_ND) {
+        if (PyBuffer_FillInfo(view, (PyObject *)self, self->buffer, self->nbytes, 0, flags) < 0) {
+            view->obj = NULL;
+            return -1;
+        }
+        self->exports++;
+        return 0;
+    }
     view->obj = Py_NewRef(self);
     view->buf = self->buffer;
     view->len = self->nbytes;
@@ -1577,9 +1621,8 @@ static PyObject *Reservation_commit(ReservationObject *self, PyObject *args, PyO
         PyErr_SetString(PyExc_ValueError, STALE_RESERVATION);
         return NULL;
     }
-    if (check_usable(ch) < 0)
+    if (check_usable(ch) < 0 || lock_channel(ch) < 0)
         return NULL;
-    lock_channel(ch);
     if (self->state != RES_OPEN || ch->current != (PyObject *)self) {
         unlock_channel(ch);
         PyErr_SetString(PyExc_ValueError, STALE_RESERVATION);
@@ -1615,9 +1658,8 @@ static PyObject *Reservation_cancel(ReservationObject *self, PyObject *args, PyO
     ChannelObject *ch = self->channel;
     if (self->state != RES_OPEN || !ch)
         return Py_NewRef(Py_None);
-    if (check_usable(ch) < 0)
+    if (check_usable(ch) < 0 || lock_channel(ch) < 0)
         return NULL;
-    lock_channel(ch);
     if (self->state != RES_OPEN || ch->current != (PyObject *)self) {
         unlock_channel(ch);
         return Py_NewRef(Py_None);
