@@ -63,6 +63,17 @@ def channel_name(channel_names):
     return channel_names()
 
 
+def eventually(predicate, what="the condition"):
+    """Wait (up to PEER_TIMEOUT) for `predicate()`: for what a client thread
+    records after its answer, which the server may see first."""
+    import time
+
+    deadline = time.monotonic() + PEER_TIMEOUT
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} never came"
+        time.sleep(0.001)
+
+
 def executable_from_env(variable: str) -> str:
     path = os.environ.get(variable)
     if not path:

@@ -2,6 +2,8 @@
 
     peer.py echo-client CHANNEL            answer each request reversed; exit 0 on PeerGone
     peer.py image-client CHANNEL           answer "W H C" with an image of that shape, byte i = i % 251
+    peer.py hang-client CHANNEL            take one request, print "got", never answer (to be killed)
+    peer.py idle-server CHANNEL            open a server, print "ready", never send (to be killed)
     peer.py wait-request CHANNEL           open a server and wait in request(timeout=None) (no client)
     peer.py wait-receive CHANNEL           open a client and wait in receive(timeout=None)
 The wait-* peers print "ready" once waiting is about to start and, on
@@ -36,6 +38,15 @@ def main():
                 w, h, ch = (int(x) for x in r.split())
                 with c.reserve_image(w, h, ch) as buf:
                     np.asarray(buf).reshape(-1)[:] = (np.arange(w * h * ch) % 251).astype(np.uint8)
+    if role == "hang-client":  # take one request, say "got", never answer
+        with shmemaphore.Client(channel, attach_timeout=60) as c:
+            c.receive(timeout=60)
+            print("got", flush=True)
+            time.sleep(3600)
+    if role == "idle-server":  # open the channel, say "ready", never send
+        with shmemaphore.Server(channel):
+            print("ready", flush=True)
+            time.sleep(3600)
     if role in ("wait-request", "wait-receive"):
         if role == "wait-request":
             ch = shmemaphore.Server(channel)

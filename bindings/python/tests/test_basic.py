@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import shmemaphore
-from conftest import PEER_TIMEOUT, ThreadClient
+from conftest import PEER_TIMEOUT, ThreadClient, eventually
 
 T = PEER_TIMEOUT
 
@@ -129,6 +129,7 @@ def test_send_image_file_round_trip(served, tmp_path):
     sent = []
     peer.handler = lambda c, req: sent.append(c.send_image_file(tmp_path / "a.png"))
     r = server.request(b"file", timeout=T)
+    eventually(lambda: sent)
     assert sent == [(3, 4, 3)]
     assert np.array_equal(r.to_numpy(), img)
 

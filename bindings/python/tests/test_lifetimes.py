@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import shmemaphore
-from conftest import PEER_TIMEOUT as T
+from conftest import PEER_TIMEOUT as T, eventually
 
 
 def test_memory_is_reused_so_old_views_must_die(served):
@@ -230,6 +230,7 @@ def test_reserve_block_that_raises_commits_nothing_and_answers_an_error(served):
     with pytest.raises(shmemaphore.PeerError) as info:
         server.request(b"boom", timeout=T)
     assert info.value.peer_code == 0 and "RuntimeError: boom inside" in info.value.message
+    eventually(lambda: caught)
     assert len(caught) == 1
     assert server.request(b"next", timeout=T).tobytes() == b"fine"  # the channel goes on
 
