@@ -20,6 +20,11 @@ if [ -z "$work" ]; then
     trap 'rm -rf "$work"' EXIT
 fi
 mkdir -p "$work"
+# pip runs setup.py in bindings/python: the library's path must not be relative.
+if [ -n "${SHMEMAPHORE_LIBRARY:-}" ]; then
+    SHMEMAPHORE_LIBRARY="$(cd "$(dirname "$SHMEMAPHORE_LIBRARY")" && pwd)/$(basename "$SHMEMAPHORE_LIBRARY")"
+    export SHMEMAPHORE_LIBRARY
+fi
 
 echo "== building the wheel"
 "$python" -m pip wheel --no-deps -q "$here" -w "$work/dist"

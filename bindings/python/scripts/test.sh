@@ -34,7 +34,11 @@ if [ -z "${SHMEMAPHORE_LIBRARY:-}" ]; then
     (cd "$root" && swift build -c release --product shmemaphore)
     SHMEMAPHORE_LIBRARY="$(cd "$root" && swift build -c release --show-bin-path)/libshmemaphore.so"
 fi
-export SHMEMAPHORE_LIBRARY
+# pip runs setup.py in bindings/python: the library's path must not be relative.
+if [ -n "${SHMEMAPHORE_LIBRARY:-}" ]; then
+    SHMEMAPHORE_LIBRARY="$(cd "$(dirname "$SHMEMAPHORE_LIBRARY")" && pwd)/$(basename "$SHMEMAPHORE_LIBRARY")"
+    export SHMEMAPHORE_LIBRARY
+fi
 echo "$SHMEMAPHORE_LIBRARY"
 
 echo "== pip install bindings/python into a venv"
