@@ -39,6 +39,25 @@ def _clean(name: str) -> None:
         pass
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sweep_dead_runs():
+    """Remove what an earlier run killed before its clean-up left behind: channels
+    pytest-<pid>-... whose process is gone and that no live peer holds."""
+    for info in shmemaphore.list_channels():
+        m = re.match(r"pytest-(\d+)-", info.name)
+        if not m or info.server_locked == 1 or info.client_locked == 1:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # that process still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        _clean(info.name)
+    yield
+
+
 @pytest.fixture
 def channel_names(request):
     """A factory of unique channel names; all are removed at the end."""
