@@ -3,11 +3,13 @@
 # toolchain, on Debian: stb (image decode/encode), pkg-config, C and C++ compilers
 # (gcc, g++: the C++ interface's checks; the toolchain brings clang++),
 # CMake (C examples, install, ctest), valgrind and unshare (reliability stage),
-# python3 (scripts/check-syscalls.py).
+# python3 (scripts/check-syscalls.py) with headers, venv, pip, numpy and pytest
+# (the Python binding, bindings/python, which ctest pip-installs and tests).
 # Only missing packages are installed; as non-root it just reports them.
 set -euo pipefail
 
-packages=(libstb-dev pkg-config gcc g++ libc6-dev binutils cmake valgrind util-linux python3)
+packages=(libstb-dev pkg-config gcc g++ libc6-dev binutils cmake valgrind util-linux python3
+    python3-dev python3-venv python3-pip python3-numpy python3-pytest)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

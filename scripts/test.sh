@@ -8,7 +8,9 @@
 #      the library calls libc only through its syscall choke point
 #      (scripts/check-syscalls.py).
 #   3. The CMake build and ctest: the C API check, C/Swift peer pairings,
-#      the 9-pairing conformance matrix, the hostile-peer suite
+#      the C++ interface's checks (g++ and clang++, C++17 and C++20), the
+#      Python binding (pip-installed into a venv: pytest, the wheel), the
+#      25-pairing conformance matrix (Swift, C, raw C, Python, C++), the hostile-peer suite
 #      (Tests/Hostile/hostile.sh; as root it adds a second Unix user), and
 #      install + pkg-config/find_package.
 #   4. Reliability: the Swift tests under AddressSanitizer (+ UBSan for C) and

@@ -16,8 +16,10 @@ struct ConformanceCommand: ParsableCommand {
         discussion: """
             Built-in implementations: swift (the server and client of the shmemaphore \
             tool, SwiftPM's shmemaphore-cli), c (shmemaphore-example-server and \
-            shmemaphore-example-client) and raw (shmemaphore-raw-peer server|client, \
-            plain POSIX C without the library), looked for in --bin-dir (default: the \
+            shmemaphore-example-client), raw (shmemaphore-raw-peer server|client, \
+            plain POSIX C without the library), python (shmemaphore-python-peer \
+            server|client, the Python binding) and cpp (shmemaphore-cpp-peer \
+            server|client, the C++ header), looked for in --bin-dir (default: the \
             folder of this executable; the tool also beside this executable). Every \
             server is paired with every client. An outside implementation joins with \
             --server-cmd and --client-cmd, templates run by /bin/sh -c in which \
@@ -51,11 +53,11 @@ struct ConformanceCommand: ParsableCommand {
     @Option(help: "Exchanges per pairing.")
     var count = 1000
 
-    @Option(help: ArgumentHelp("Built-in implementations to use, comma-separated (default swift,c,raw; none with \"\").", valueName: "LIST"))
+    @Option(help: ArgumentHelp("Built-in implementations to use, comma-separated (default swift,c,raw,python,cpp; none with \"\").", valueName: "LIST"))
     var only: String?
 
     @Option(help: ArgumentHelp(
-        "Run exactly one pairing, SERVER:CLIENT, of swift, c, raw (or --name); e.g. c:raw. Each ctest conformance test runs one.",
+        "Run exactly one pairing, SERVER:CLIENT, of swift, c, raw, python, cpp (or --name); e.g. c:raw. Each ctest conformance test runs one.",
         valueName: "SERVER:CLIENT"))
     var pair: String?
 
@@ -77,7 +79,23 @@ struct ConformanceCommand: ParsableCommand {
     @Flag(help: "Keep the work folder (images, request file, logs) and print its path.")
     var keep = false
 
-    static let builtInNames = ["swift", "c", "raw"]
+    /// The built-in implementations, in table order.
+    static let builtInNames = ["swift", "c", "raw", "python", "cpp"]
+
+    /// The programs (in --bin-dir) and first arguments of each built-in but
+    /// swift, whose tool is looked for by `findTool`.
+    static let builtInPrograms: [String: (server: (file: String, arguments: [String]), client: (file: String, arguments: [String]))] = [
+        "c": (("shmemaphore-example-server", []), ("shmemaphore-example-client", [])),
+        "raw": (("shmemaphore-raw-peer", ["server"]), ("shmemaphore-raw-peer", ["client"])),
+        // bindings/python's conformance peer (python3 -m shmemaphore.conformance),
+        // through the launcher CMake writes into <build>/bin.
+        "python": (("shmemaphore-python-peer", ["server"]), ("shmemaphore-python-peer", ["client"])),
+        // Tests/CPP/cpp_peer.cpp, over include/shmemaphore.hpp.
+        "cpp": (("shmemaphore-cpp-peer", ["server"]), ("shmemaphore-cpp-peer", ["client"])),
+    ]
+
+    /// "swift, c, raw, python and cpp".
+    static var builtInList: String { builtInNames.dropLast().joined(separator: ", ") + " and " + builtInNames.last! }
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
@@ -86,10 +104,10 @@ struct ConformanceCommand: ParsableCommand {
             throw ValidationError("--server-cmd and --client-cmd go together")
         }
         for unknown in selectedBuiltIns where !Self.builtInNames.contains(unknown) {
-            throw ValidationError("--only: unknown implementation \"\(unknown)\"; the built-in ones are swift, c and raw")
+            throw ValidationError("--only: unknown implementation \"\(unknown)\"; the built-in ones are \(Self.builtInList)")
         }
         if Self.builtInNames.contains(name) || name.isEmpty || name.contains(where: \.isWhitespace) {
-            throw ValidationError("--name: \"\(name)\" must be one word, not swift, c or raw")
+            throw ValidationError("--name: \"\(name)\" must be one word, not one of \(Self.builtInList)")
         }
         if let pair {
             guard let (server, client) = Self.split(pair: pair) else {
@@ -207,17 +225,14 @@ struct ConformanceCommand: ParsableCommand {
         var missing: [String] = []
         for builtIn in selectedBuiltIns {
             let server: (String, [String]), client: (String, [String])
-            switch builtIn {
-            case "swift":
+            if builtIn == "swift" {
                 let program = Self.findTool(binDir: directory)
                 server = (program, ["server"])
                 client = (program, ["client"])
-            case "c":
-                server = (inBinDir("shmemaphore-example-server"), [])
-                client = (inBinDir("shmemaphore-example-client"), [])
-            default:
-                server = (inBinDir("shmemaphore-raw-peer"), ["server"])
-                client = (inBinDir("shmemaphore-raw-peer"), ["client"])
+            } else {
+                let programs = Self.builtInPrograms[builtIn]!
+                server = (inBinDir(programs.server.file), programs.server.arguments)
+                client = (inBinDir(programs.client.file), programs.client.arguments)
             }
             let programs = Set([server.0, client.0])
             let absent = programs.filter { !ExecutableLocation.isExecutable($0) }.sorted()

@@ -65,7 +65,20 @@ class BuildExt(build_ext):
 
 include = os.environ.get("SHMEMAPHORE_INCLUDE", os.path.join(ROOT, "include"))
 
+
+def header_version():
+    """MAJOR.MINOR.PATCH from the C header's version macros, the one place the version is written."""
+    import re
+    with open(os.path.join(include, "shmemaphore.h"), encoding="utf-8") as header:
+        text = header.read()
+    parts = [re.search(rf"#define SHMEMAPHORE_VERSION_{part} (\d+)", text) for part in ("MAJOR", "MINOR", "PATCH")]
+    if not all(parts):
+        sys.exit(f"{include}/shmemaphore.h: no SHMEMAPHORE_VERSION_MAJOR/MINOR/PATCH")
+    return ".".join(match.group(1) for match in parts)
+
+
 setup(
+    version=header_version(),
     ext_modules=[
         Extension(
             "shmemaphore._shmemaphore",

@@ -3,13 +3,13 @@
 Every channel name is unique (pytest-<pid>-<counter>-<test>) and every test
 removes the /dev/shm objects of the channels it named, even when it fails.
 The two-process tests find the other implementations through environment
-variables and are skipped with the reason when one is missing:
+variables and are skipped with the reason when one is missing (they fail
+instead when SHMEMAPHORE_PY_REQUIRE_PEERS=1, as under ctest):
 
   SHMEMAPHORE_TOOL          the Swift tool (build/bin/shmemaphore or .build/debug/shmemaphore-cli)
   SHMEMAPHORE_C_SERVER      c-examples/server.c, built (build/bin/shmemaphore-example-server)
   SHMEMAPHORE_C_CLIENT      c-examples/client.c, built (build/bin/shmemaphore-example-client)
   SHMEMAPHORE_HOSTILE_PEER  Tests/Hostile/hostile_peer.c, built (build/bin/shmemaphore-hostile-peer)
-  SHMEMAPHORE_CONFORMANCE   the runner (build/bin/shmemaphore-conformance); its --bin-dir is its folder
 """
 
 from __future__ import annotations
@@ -94,11 +94,14 @@ def eventually(predicate, what="the condition"):
 
 
 def executable_from_env(variable: str) -> str:
+    """The program named by `variable`; skips the test without it, or fails
+    when SHMEMAPHORE_PY_REQUIRE_PEERS=1 (ctest: a missing peer is a failure)."""
+    missing = pytest.fail if os.environ.get("SHMEMAPHORE_PY_REQUIRE_PEERS") == "1" else pytest.skip
     path = os.environ.get(variable)
     if not path:
-        pytest.skip(f"{variable} is not set (path of the program this test runs)")
+        missing(f"{variable} is not set (path of the program this test runs)")
     if not os.access(path, os.X_OK):
-        pytest.skip(f"{variable}={path} is not an executable file")
+        missing(f"{variable}={path} is not an executable file")
     return path
 
 
