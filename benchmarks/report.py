@@ -559,9 +559,10 @@ METHOD = """\
   benchmarks/python/bench_iceoryx2.py): loaned request and response slices
   (`loan_slice_uninit`), a response user header for the dimensions, polled
   ports (`receive()` in a loop with `sched_yield()`: its request-response
-  ports have no blocking receive).  All three call the same C kernels
-  through ctypes; W1's 64-byte check is `struct.unpack` + `sum`, cheaper from
-  Python than reaching the buffer's address (`kernels` c+python).
+  ports have no blocking receive).  All three fill with the same C kernel
+  through ctypes, and check W2/W3 with it; W1's 64-byte check is
+  `struct.unpack` + `sum` (the same sum, cheaper from Python than reaching the
+  buffer's address; the requester's `kernels` is python).
 - **The same payload code everywhere.** The fill and checksum kernels are one
   C file (benchmarks/bench_kernels.c, SSE2), linked into the C programs and
   loaded by the Swift peer, so the comparison is between transports, not

@@ -11,7 +11,7 @@ shmemaphore-bench-support.so (--support), called through ctypes, as the
 Swift peer does; without the module, numpy loops (the result line says
 kernels=numpy).  For payloads of at most SMALL_PAYLOAD bytes (W1's 64) the
 check is struct.unpack + sum: the same wrapping sum, cheaper in Python than
-reaching the buffer's address for ctypes (kernels=...+python).
+reaching the buffer's address for ctypes (the requester says kernels=python).
 """
 
 import argparse
