@@ -10,8 +10,11 @@ The payload kernels are the C object code of benchmarks/bench_kernels.c in
 shmemaphore-bench-support.so (--support), called through ctypes, as the
 Swift peer does; without the module, numpy loops (the result line says
 kernels=numpy).  For payloads of at most SMALL_PAYLOAD bytes (W1's 64) the
-check is struct.unpack + sum: the same wrapping sum, cheaper in Python than
-reaching the buffer's address for ctypes (the requester says kernels=python).
+check is struct.unpack + sum (the same wrapping sum) and the payload is made
+by Python integer arithmetic (the same words), both cheaper in Python than a
+ctypes call and reaching a buffer's address (kernels=python): the shorter a
+W1 turn, the likelier the library's adaptive wait keeps spinning across CPUs
+(benchmarks/notes.md, "Python").
 """
 
 import argparse
@@ -117,6 +120,21 @@ class Kernels:
                 return int(np.ctypeslib.as_array((ctypes.c_uint64 * n).from_address(address)).sum(dtype=np.uint64))
 
             self.fill, self.sum, self.origin = fill, total, "numpy"
+
+    def small_maker(self, nbytes):
+        """The payload of a small workload as bytes, made by Python integer
+        arithmetic (word i = base + i is the 64-bit digit i of base * R + I
+        while base + i does not wrap); None when it wraps (use the kernel)."""
+        count = nbytes // 8
+        repunit = sum(1 << (64 * i) for i in range(count))
+        offsets = sum(i << (64 * i) for i in range(count))
+        limit = MASK - (count - 1)
+
+        def small(seq):
+            base = (seq * GOLDEN) & MASK
+            return (base * repunit + offsets).to_bytes(nbytes, "little") if base <= limit else None
+
+        return small
 
     def small_summer(self, nbytes):
         """A sum for small payloads given as buffers: struct.unpack + sum."""

@@ -17,9 +17,12 @@ that `shmemaphore-bench` starts it like the C peer (with --python PATH):
              address of r.to_numpy() given to the shared C kernel for W2/W3).
   responder  shmemaphore.Client: answers with the payload for that sequence
              number, written by the shared C kernel into its own buffer and
-             sent with client.respond(buffer) (copy path), or with
-             --zero-copy written straight into client.reserve(n) /
-             client.reserve_image(w, h, c) and committed.
+             sent with client.respond(buffer) / respond_image(array) (copy
+             path), or with --zero-copy written straight into
+             client.reserve(n) / client.reserve_image(w, h, c) and
+             committed.  W1's 64 bytes are made by Python integer
+             arithmetic instead (cheaper than a ctypes call; the same
+             words), sent as bytes or stored into the reserved buffer.
 
 Exit status 0, or 1 with a message on stderr.
 """
@@ -97,6 +100,7 @@ def run_responder(a, kernels, counters):
     now = time.perf_counter_ns
     fill = kernels.fill
     nbytes = w.bytes
+    small = kernels.small_maker(nbytes) if nbytes <= common.SMALL_PAYLOAD else None
     image = w.width != 0
     if a.zero_copy:
         own = own_address = None
@@ -128,19 +132,26 @@ def run_responder(a, kernels, counters):
             sent = int.from_bytes(req, "little")
             if sent != seq:
                 common.die(f"exchange {seq}: request carries sequence number {sent}")
+        payload = small(seq) if small is not None else None
         if own is None:
             reservation = reserve(*reserve_args)
-            view = char_from(reservation.buffer)
-            fill(address_of(view), nbytes, seq)
-            del view
+            if payload is not None:
+                reservation.buffer[:] = payload  # W1: 64 bytes stored straight into shared memory
+            else:
+                view = char_from(reservation.buffer)
+                fill(address_of(view), nbytes, seq)
+                del view
             reservation.commit()
+        elif payload is not None:
+            respond(payload)
         else:
             fill(own_address, nbytes, seq)
             respond(own)
     elapsed = now() - started
     after = counters.end()
     client.close()
-    common.report("responder", a.impl, w, count, a.cpu, elapsed, None, before, after, kernels.origin)
+    kind = "python" if small is not None else kernels.origin
+    common.report("responder", a.impl, w, count, a.cpu, elapsed, None, before, after, kind)
 
 
 def main():
