@@ -4,7 +4,7 @@
 #
 #   benchmarks/run.sh [--quick] [--note TEXT] [--no-build] [--iceoryx2] [--no-python] [-- MORE BENCH OPTIONS]
 #
-#   --quick     the short run (under a minute) instead of the full one (minutes)
+#   --quick     the short run (a minute or two) instead of the full one (minutes)
 #   --note      a line shown at the top of the document (e.g. "busy machine")
 #   --no-build  use the existing build/ instead of running CMake first
 #   --iceoryx2  also pip install iceoryx2 into the venv (the iceoryx2-python
