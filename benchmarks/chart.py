@@ -32,7 +32,7 @@ TITLE_HEIGHT = 44
 AXIS_HEIGHT = 34
 
 PLACEMENT_COLORS = {"same": "#4e79a7", "split": "#f28e2b", "none": "#59a14f", "one": "#76716f"}
-BASELINES = {"raw", "raw-timed", "raw-zc", "uds", "pipe", "memcpy"}
+BASELINES = {"raw", "raw-timed", "raw-zc", "uds", "pipe", "memcpy", "iceoryx2-python"}
 
 
 def load(path):

@@ -2,12 +2,20 @@
 # benchmarks/run.sh - the one command that measures libshmemaphore and
 # regenerates docs/PERFORMANCE.md.
 #
-#   benchmarks/run.sh [--quick] [--note TEXT] [--no-build] [-- MORE BENCH OPTIONS]
+#   benchmarks/run.sh [--quick] [--note TEXT] [--no-build] [--iceoryx2] [--no-python] [-- MORE BENCH OPTIONS]
 #
-#   --quick     the short run (under a minute) instead of the full one (minutes)
+#   --quick     the short run (a minute or two) instead of the full one (minutes)
 #   --note      a line shown at the top of the document (e.g. "busy machine")
 #   --no-build  use the existing build/ instead of running CMake first
+#   --iceoryx2  also pip install iceoryx2 into the venv (the iceoryx2-python
+#               rows; may need the network); SHMEMAPHORE_BENCH_ICEORYX2=1 too
+#   --no-python no venv: the Python rows are left out unless python3 imports shmemaphore
 #   after --     passed to `shmemaphore-bench` (e.g. -- --workloads W1 --pin split)
+#
+# The Python rows (lib-python, lib-python-zc, iceoryx2-python) run in the venv
+# build/python-venv, made (or updated) with bindings/python/scripts/install-venv.sh
+# from build/lib/libshmemaphore.so and passed as --python; when that fails,
+# the rows are left out with the reason.
 #
 # Steps: CMake build (cmake -S . -B build && cmake --build build), then
 #   build/bin/shmemaphore-bench --syscalls --json [--quick] > benchmarks/results/bench.jsonl
@@ -23,14 +31,18 @@ cd "$root"
 quick=()
 note=""
 build=1
+iceoryx2="${SHMEMAPHORE_BENCH_ICEORYX2:-0}"
+python_rows=1
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=(--quick) ;;
         --note) shift; note="${1:-}" ;;
         --no-build) build=0 ;;
+        --iceoryx2) iceoryx2=1 ;;
+        --no-python) python_rows=0 ;;
         --) shift; extra=("$@"); break ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -42,6 +54,19 @@ if [ "$build" = 1 ]; then
     cmake --build build >/dev/null
 fi
 
+python=()
+if [ "$python_rows" = 1 ]; then
+    packages=()
+    [ "$iceoryx2" = 1 ] && packages=(iceoryx2)
+    echo "run.sh: the Python binding into build/python-venv (bindings/python/scripts/install-venv.sh)" >&2
+    if venv_python="$(bindings/python/scripts/install-venv.sh build/python-venv build/lib/libshmemaphore.so \
+            ${packages[@]+"${packages[@]}"})"; then
+        python=(--python "$venv_python")
+    else
+        echo "run.sh: no venv with the binding: the Python rows are left out" >&2
+    fi
+fi
+
 syscalls=(--syscalls)
 if ! command -v strace >/dev/null; then
     echo "run.sh: strace not found (apt-get install strace): system calls are not counted" >&2
@@ -50,7 +75,7 @@ fi
 
 results="benchmarks/results"
 mkdir -p "$results"
-command=(build/bin/shmemaphore-bench "${syscalls[@]}" --json "${quick[@]}" ${extra[@]+"${extra[@]}"})
+command=(build/bin/shmemaphore-bench "${syscalls[@]}" ${python[@]+"${python[@]}"} --json "${quick[@]}" ${extra[@]+"${extra[@]}"})
 echo "run.sh: ${command[*]}" >&2
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 started="$(date +%s.%N)"

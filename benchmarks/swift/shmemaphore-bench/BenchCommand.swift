@@ -20,15 +20,18 @@ struct BenchCommand: ParsableCommand {
             exchange and the requester checksums every byte of it.
 
             Implementations: lib-swift (Swift <-> Swift), lib-c (C <-> C through the \
-            header), lib-mixed (C requester, Swift responder), lib-swift-zc (zero-copy: \
-            reserve/commit), all with the library's defaults (adaptive waiting); \
+            header), lib-mixed (C requester, Swift responder), lib-swift-zc and lib-c-zc (zero-copy: \
+            reserve/commit), lib-python and lib-python-zc (the Python binding, copy and \
+            zero copy, both sides benchmarks/python/bench_peer.py run by --python), all with the library's defaults (adaptive waiting); \
             lib-swift-blocking and lib-c-blocking (copy path, both processes open \
             with blocking waits: WaitStrategy.blocking, SHMEMAPHORE_FLAG_BLOCKING_WAIT); \
             and the plain-POSIX baselines raw (the protocol's floor: segments mapped \
             once, sem_wait/sem_post), raw-timed (raw with bounded waits, as needed to \
             notice a dead peer: sem_clockwait with a 50 ms deadline, re-armed on \
             timeout), uds (socketpair), pipe and memcpy (memcpy + checksum in one \
-            process). Also available: lib-c-zc, raw-zc.
+            process); iceoryx2-python (iceoryx2's Python request-response API with loans, \
+            benchmarks/python/bench_iceoryx2.py; when --python imports iceoryx2). Also \
+            available: raw-zc.
 
             The C programs (shmemaphore-bench-peer, shmemaphore-bench-baselines and the \
             modules shmemaphore-bench-support.so, shmemaphore-bench-malloc-count.so) are \
@@ -65,7 +68,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Workloads, comma-separated.", valueName: "W1,W2,W3"))
     var workloads = "W1,W2,W3"
 
-    @Option(help: ArgumentHelp("Implementations, comma-separated (default: all but lib-c-zc and raw-zc).", valueName: "LIST"))
+    @Option(help: ArgumentHelp("Implementations, comma-separated (default: all but raw-zc; the Python rows when --python imports their modules).", valueName: "LIST"))
     var impls: String?
 
     @Option(help: ArgumentHelp(
@@ -90,6 +93,14 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Where the C benchmark programs are (default: the folder of this executable).", valueName: "DIR"))
     var binDir: String?
+
+    @Option(help: ArgumentHelp(
+        "The Python interpreter of lib-python, lib-python-zc (it must import shmemaphore) and iceoryx2-python (iceoryx2). Default: $SHMEMAPHORE_BENCH_PYTHON, else <bin-dir>/../python-venv/bin/python (benchmarks/run.sh makes it), else python3.",
+        valueName: "PATH"))
+    var python: String?
+
+    @Option(help: ArgumentHelp("Where bench_peer.py and bench_iceoryx2.py are (default: the source tree's benchmarks/python).", valueName: "DIR"))
+    var pythonScripts: String?
 
     @Option(help: ArgumentHelp("Time limit of one run.", valueName: "SECONDS"))
     var timeout: Double = 300
@@ -160,12 +171,17 @@ struct BenchCommand: ParsableCommand {
     private func makePlan() throws -> BenchPlan {
         let directory = binDir ?? ExecutableLocation.directory
         func inBinDir(_ file: String) -> String { Paths.join(directory, file) }
-        let programs = BenchPrograms(
+        var programs = BenchPrograms(
             bench: ExecutableLocation.path,
             cPeer: inBinDir("shmemaphore-bench-peer"),
             baselines: inBinDir("shmemaphore-bench-baselines"),
             support: inBinDir("shmemaphore-bench-support.so"),
             mallocCounter: inBinDir("shmemaphore-bench-malloc-count.so"))
+        programs.pythonScripts = pythonScripts ?? Self.sourcePythonScripts
+        let pythonCandidates = python.map { [$0] }
+            ?? ProcessInfo.processInfo.environment["SHMEMAPHORE_BENCH_PYTHON"].flatMap { $0.isEmpty ? nil : [$0] }
+            ?? [Paths.join(directory, "../python-venv/bin/python"), "python3"]
+        var pythonProbes: [String: String?] = [:]  // module -> nil (importable) or why not
 
         var selected: [BenchImplementation] = []
         let explicit = impls != nil
@@ -175,6 +191,33 @@ struct BenchCommand: ParsableCommand {
             let implementation = BenchImplementation.named(name)!
             if selected.contains(where: { $0.name == name }) { continue }
             let absent = implementation.requiredFiles(programs).filter { !ExecutableLocation.isExecutable($0) }
+            if absent.isEmpty && !implementation.pythonModules.isEmpty {
+                // The Python rows: skipped, with the reason, when the interpreter cannot import their modules.
+                if pythonProbes.isEmpty {
+                    // The first candidate that imports the binding; else the first that exists (iceoryx2 alone).
+                    let importing = pythonCandidates.first { Self.pythonImports($0, "shmemaphore") == nil }
+                    programs.python = importing
+                        ?? pythonCandidates.first { !$0.contains("/") || ExecutableLocation.isExecutable($0) }
+                    pythonProbes["shmemaphore"] = .some(importing != nil ? nil
+                        : "no interpreter imports shmemaphore (tried \(pythonCandidates.joined(separator: ", ")); "
+                            + "install it with bindings/python/scripts/install-venv.sh VENV LIBRARY, pass --python)")
+                }
+                var why: String?
+                for module in implementation.pythonModules {
+                    if pythonProbes[module] == nil {
+                        let python = programs.python ?? "python3"
+                        pythonProbes[module] = .some(Self.pythonImports(python, module).map {
+                            "\(python) cannot import \(module)\($0)\(module == "iceoryx2" ? " (pip install iceoryx2; benchmarks/run.sh --iceoryx2)" : "")"
+                        })
+                    }
+                    if let reason = pythonProbes[module] ?? nil { why = reason }
+                }
+                if let why {
+                    if explicit { throw CommandFailure(.usage, "--impls \(name): \(why)") }
+                    Console.printError("bench: left out \(name): \(why)")
+                    continue
+                }
+            }
             if absent.isEmpty {
                 selected.append(implementation)
             } else {
@@ -251,6 +294,30 @@ struct BenchCommand: ParsableCommand {
             if bounds.count == 2, bounds[0] <= bounds[1] { cpus.append(contentsOf: bounds[0]...bounds[1]) }
         }
         return cpus.isEmpty ? [0] : cpus
+    }
+
+    /// benchmarks/python of the source tree this program was built from.
+    static let sourcePythonScripts: String = {
+        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        parts.removeLast(3)  // swift/shmemaphore-bench/BenchCommand.swift
+        return parts.joined(separator: "/") + "/python"
+    }()
+
+    /// nil when `python -c "import MODULE"` succeeds, else why not (": exited with status 1").
+    static func pythonImports(_ python: String, _ module: String) -> String? {
+        if python.contains("/") && !ExecutableLocation.isExecutable(python) { return ": no such program" }
+        do {
+            let child = try ChildProcess(
+                label: "python", executable: python, arguments: ["-c", "import \(module)"],
+                standardOutput: .discard, standardError: .discard)
+            guard let end = child.wait(until: .now + .seconds(30)) else {
+                child.kill()
+                return ": no answer within 30 s"
+            }
+            return end.succeeded ? nil : ": \(end)"
+        } catch {
+            return ": \(error)"
+        }
     }
 
     static func findInPath(_ program: String) -> String? {

@@ -12,6 +12,10 @@ struct BenchPrograms {
     let baselines: String
     let support: String
     let mallocCounter: String
+    /// The Python interpreter of the Python rows (nil: none found that
+    /// imports the binding), and the folder of their scripts (benchmarks/python).
+    var python: String? = nil
+    var pythonScripts: String = ""
 }
 
 /// How the processes of a run are placed on CPUs.
@@ -28,7 +32,10 @@ enum BenchPlacement: String {
 
 /// One implementation: how to start its processes.
 struct BenchImplementation {
-    enum Side { case swift, c }
+    /// swift: `shmemaphore-bench peer`; c: shmemaphore-bench-peer; python:
+    /// benchmarks/python/bench_peer.py (the binding); iceoryx2:
+    /// benchmarks/python/bench_iceoryx2.py (iceoryx2's Python API, not libshmemaphore).
+    enum Side { case swift, c, python, iceoryx2 }
     enum Shape {
         /// A requester and a responder through libshmemaphore, both opening
         /// their channel with `wait` (passed to each peer as `--wait`).
@@ -54,11 +61,19 @@ struct BenchImplementation {
         library("lib-c", .c, .c, isDefault: true),
         library("lib-mixed", .c, .swift, isDefault: true),
         library("lib-swift-zc", .swift, .swift, zeroCopy: true, isDefault: true),
-        library("lib-c-zc", .c, .c, zeroCopy: true, isDefault: false),
+        library("lib-c-zc", .c, .c, zeroCopy: true, isDefault: true),
         library("lib-swift-blocking", .swift, .swift, wait: .blocking, isDefault: true),
         library("lib-c-blocking", .c, .c, wait: .blocking, isDefault: true),
         library("lib-swift-untrusted", .swift, .swift, untrusted: true, isDefault: true),
         library("lib-c-untrusted", .c, .c, untrusted: true, isDefault: true),
+        // The Python binding (bindings/python) on both sides: copy path
+        // (client.respond) and zero copy (client.reserve / reserve_image);
+        // and iceoryx2's own Python request-response API with loans, the
+        // same work through another library.  Run when the interpreter
+        // (--python) imports shmemaphore (and iceoryx2).
+        library("lib-python", .python, .python, isDefault: true),
+        library("lib-python-zc", .python, .python, zeroCopy: true, isDefault: true),
+        library("iceoryx2-python", .iceoryx2, .iceoryx2, zeroCopy: true, isDefault: true),
         BenchImplementation(name: "raw", shape: .baseline, isDefault: true),
         // raw with every wait bounded (sem_clockwait, 50 ms slices): the floor
         // of a blocking wait that can notice a dead peer.
@@ -80,6 +95,17 @@ struct BenchImplementation {
     }
 
     static func named(_ name: String) -> BenchImplementation? { catalog.first { $0.name == name } }
+
+    /// The Python modules its processes import (none: no Python side).
+    var pythonModules: [String] {
+        guard case .library(let requester, let responder, _, _, _) = shape else { return [] }
+        var modules: [String] = []
+        for side in [requester, responder] {
+            let module = side == .python ? "shmemaphore" : side == .iceoryx2 ? "iceoryx2" : nil
+            if let module, !modules.contains(module) { modules.append(module) }
+        }
+        return modules
+    }
 
     var isSingleProcess: Bool {
         if case .singleProcess = shape { return true }

@@ -234,6 +234,14 @@ final class BenchSession {
                     return BenchProgram(executable: plan.programs.bench, arguments: ["peer"] + arguments)
                 case .c:
                     return BenchProgram(executable: plan.programs.cPeer, arguments: arguments)
+                case .python, .iceoryx2:
+                    let script = side == .python ? "bench_peer.py" : "bench_iceoryx2.py"
+                    if FileManager.default.fileExists(atPath: plan.programs.support) {
+                        arguments += ["--support", plan.programs.support]
+                    }
+                    return BenchProgram(
+                        executable: plan.programs.python ?? "python3",
+                        arguments: [Paths.join(plan.programs.pythonScripts, script)] + arguments)
                 }
             }
             // The responder first: it waits for the channel the requester creates.
