@@ -71,7 +71,7 @@
  *   the loop sees SHMEMAPHORE_E_INTERRUPTED, checks the flag, closes the
  *   channel and exits (c-examples/client.c, server.c).  A signal that lands
  *   while the waiting thread is not asleep in the kernel (it spins for at
- *   most 20 us before it sleeps, and runs its liveness checks, a few
+ *   most 2 ms at a time, and runs its liveness checks, a few
  *   microseconds, between 50 ms slices of sleep) is seen only through
  *   shmemaphore_interrupt: a handler that must never be missed calls it.
  *
@@ -260,10 +260,14 @@ SHMEMAPHORE_API const char *shmemaphore_error_name(int code);
                                                        by another user */
 /** Never spin or yield: every wait sleeps in the kernel at once.  Default
  *  (flag clear): adaptive waiting, which, when recent waits show it pays,
- *  first spins briefly in user space (a peer on another CPU) or yields the
- *  CPU (a peer on the same CPU), at most 20 us, before it sleeps, and stops
- *  doing either by itself when the peer answers slowly.  Set it to spend no
- *  CPU time waiting, at the cost of a kernel wake-up per turn. */
+ *  first spins in user space (a peer on another CPU; at most 200 us) or
+ *  yields the CPU (a peer on the same CPU; at most 20 us) before it sleeps;
+ *  for a peer on another CPU that takes about as long every turn, it sleeps
+ *  with a timer until shortly before the answer is due and spins from then
+ *  on (up to four times the turns' mean deviation, 200 us to 2 ms); it stops
+ *  all of it by itself when the peer answers slowly and irregularly
+ *  (docs/PERFORMANCE.md, "Waiting").  Set it to spend no CPU
+ *  time waiting, at the cost of a kernel wake-up per turn. */
 #define SHMEMAPHORE_FLAG_BLOCKING_WAIT 0x2u
 /** For peers you do not trust (docs/SECURITY.md): check the segments' sizes
  *  (fstat) and read and write HEAD with pread/pwrite on every turn, even when

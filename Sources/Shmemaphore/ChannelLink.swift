@@ -338,12 +338,37 @@ final class ChannelLink {
         while phase != .sleep {
             let end = deadline.clamped(to: phaseStart.advanced(byNanoseconds: SpinPolicy.budget(of: phase)))
             let semaphore = semaphore(for: token)
-            let (won, yields) =
-                try phase == .yield
-                ? semaphore.yieldingWait(until: end, maximumYields: SpinPolicy.maximumYields, interruptID: interruptID)
-                : (semaphore.spin(until: end, interruptID: interruptID), 0)
-            let now = MonotonicInstant.now()
-            spinPolicy.record(phase, won: won, elapsed: now.nanoseconds &- phaseStart.nanoseconds, yields: yields)
+            let won: Bool
+            let now: MonotonicInstant
+            if phase == .doze {
+                // Sleeps until shortly before the token is due, then spins.
+                let asked = spinPolicy.dozeLength
+                let dozeEnd = deadline.clamped(to: phaseStart.advanced(byNanoseconds: asked))
+                var tokenCame = false
+                if asked > 0 { tokenCame = try semaphore.wait(until: dozeEnd, interruptID: interruptID) }
+                let woke = MonotonicInstant.now()
+                let woken = woke.nanoseconds &- phaseStart.nanoseconds
+                if tokenCame {
+                    spinPolicy.recordDoze(asked: asked, woken: woken, spun: nil, won: true)
+                    return true
+                }
+                // A caller's timeout is no news about the peer.
+                if deadline.hasPassed { return false }
+                let spinEnd = deadline.clamped(to: woke.advanced(byNanoseconds: spinPolicy.dozeSpinBudget))
+                (won, now, _) = try semaphore.spin(
+                    from: woke, until: spinEnd, preemptionGap: SpinPolicy.preemptionGap, interruptID: interruptID)
+                spinPolicy.recordDoze(asked: asked, woken: woken, spun: now.nanoseconds &- woke.nanoseconds, won: won)
+            } else if phase == .yield {
+                let yields: Int
+                (won, yields) = try semaphore.yieldingWait(until: end, maximumYields: SpinPolicy.maximumYields, interruptID: interruptID)
+                now = .now()
+                spinPolicy.recordYield(won: won, yields: yields)
+            } else {
+                let preempted: Bool
+                (won, now, preempted) = try semaphore.spin(
+                    from: phaseStart, until: end, preemptionGap: SpinPolicy.preemptionGap, interruptID: interruptID)
+                spinPolicy.recordSpin(phase, won: won, preempted: preempted)
+            }
             if won { return true }
             try checkInterrupted(interruptID)
             // A lost probe does not mean yielding stopped paying.
@@ -353,7 +378,12 @@ final class ChannelLink {
         var sliceStart = start
         while true {
             let slice = deadline.clamped(to: sliceStart.advanced(byNanoseconds: Self.livenessInterval))
-            if try semaphore(for: token).wait(until: slice, interruptID: interruptID) { return true }
+            if try semaphore(for: token).wait(until: slice, interruptID: interruptID) {
+                if spinPolicy.wantsSleepLength {
+                    spinPolicy.recordSleep(lasted: MonotonicInstant.now().nanoseconds &- start.nanoseconds)
+                }
+                return true
+            }
             if deadline.hasPassed { return false }
             // Cancellation has no wake-up of its own: it is seen here, once a slice.
             try checkInterrupted(interruptID)

@@ -11,9 +11,12 @@ public enum StalePolicy: UInt32, Sendable {
 
 /// How a side waits for its peer's semaphore post.
 public enum WaitStrategy: Sendable, Equatable {
-    /// Before sleeping in the kernel, spin briefly in user space (a peer on
-    /// another CPU) or yield the CPU (a peer on this CPU), at most 20 µs, for
-    /// as long as recent waits show that it pays (`SpinPolicy`).  The default.
+    /// Before sleeping in the kernel, spin in user space (a peer on another
+    /// CPU; at most 200 µs) or yield the CPU (a peer on this CPU; at most
+    /// 20 µs); for a peer on another CPU that takes about as long every
+    /// turn, sleep with a timer until shortly before its answer is due, then
+    /// spin (200 µs to 2 ms); each for as long as recent waits show that it pays
+    /// (`SpinPolicy`; docs/PERFORMANCE.md, "Waiting").  The default.
     case adaptive
     /// Always sleep in the kernel at once: no CPU time spent waiting, at the
     /// cost of a wake-up per turn.

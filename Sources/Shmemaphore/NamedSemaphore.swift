@@ -127,19 +127,35 @@ final class NamedSemaphore {
         return true
     }
 
-    /// Spins in user space for a count until `end` (monotonic): true when one
-    /// was taken.  No system call: sem_trywait on an empty semaphore only
-    /// reads its word, and the clock is read through the vDSO.
+    /// Spins in user space for a count until `end` (monotonic).  No system
+    /// call: sem_trywait on an empty semaphore only reads its word, and the
+    /// clock is read through the vDSO.  Returns whether a count was taken,
+    /// the clock when the spin ended, and whether this thread lost its CPU
+    /// while spinning: a gap of more than `preemptionGap` nanoseconds between
+    /// two clock readings (normally a few hundred apart), seen also between
+    /// the last reading and a count taken right after it.
     /// Stops early, without a count, when an interrupt for channel
     /// `interruptID` is pending: the caller reports it.
-    func spin(until end: MonotonicInstant, interruptID: UInt64) throws(ShmemaphoreError) -> Bool {
+    func spin(from start: MonotonicInstant, until end: MonotonicInstant, preemptionGap: Int64, interruptID: UInt64)
+        throws(ShmemaphoreError) -> (taken: Bool, finished: MonotonicInstant, preempted: Bool)
+    {
         var round = 0
+        var reading = start
+        var preempted = false
         while true {
-            if try tryWait() { return true }
+            if try tryWait() {
+                let now = MonotonicInstant.now()
+                return (true, now, preempted || now.nanoseconds &- reading.nanoseconds > preemptionGap)
+            }
             shmemaphore_shim_cpu_relax()
             round &+= 1
-            if round & 63 == 0 && (MonotonicInstant.now() >= end || shmemaphore_shim_interrupt_pending(interruptID) != 0) {
-                return false
+            if round & 15 == 0 {
+                let now = MonotonicInstant.now()
+                if now.nanoseconds &- reading.nanoseconds > preemptionGap { preempted = true }
+                reading = now
+                if now >= end || shmemaphore_shim_interrupt_pending(interruptID) != 0 {
+                    return (false, now, preempted)
+                }
             }
         }
     }
