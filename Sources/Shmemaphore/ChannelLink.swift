@@ -336,7 +336,6 @@ final class ChannelLink {
         var phase = expired ? .sleep : spinPolicy.plan()
         var phaseStart = start
         while phase != .sleep {
-            let end = deadline.clamped(to: phaseStart.advanced(byNanoseconds: SpinPolicy.budget(of: phase)))
             let semaphore = semaphore(for: token)
             let won: Bool
             let now: MonotonicInstant
@@ -359,11 +358,13 @@ final class ChannelLink {
                     from: woke, until: spinEnd, preemptionGap: SpinPolicy.preemptionGap, interruptID: interruptID)
                 spinPolicy.recordDoze(asked: asked, woken: woken, spun: now.nanoseconds &- woke.nanoseconds, won: won)
             } else if phase == .yield {
+                let end = deadline.clamped(to: phaseStart.advanced(byNanoseconds: SpinPolicy.yieldBudget))
                 let yields: Int
                 (won, yields) = try semaphore.yieldingWait(until: end, maximumYields: SpinPolicy.maximumYields, interruptID: interruptID)
                 now = .now()
                 spinPolicy.recordYield(won: won, yields: yields)
             } else {
+                let end = deadline.clamped(to: phaseStart.advanced(byNanoseconds: SpinPolicy.budget(of: phase)))
                 let preempted: Bool
                 (won, now, preempted) = try semaphore.spin(
                     from: phaseStart, until: end, preemptionGap: SpinPolicy.preemptionGap, interruptID: interruptID)

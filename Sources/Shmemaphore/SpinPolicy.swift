@@ -148,14 +148,10 @@ struct SpinPolicy {
         return preferred
     }
 
-    /// How long a `.spin`, `.probe` or `.yield` phase may last (a doze's
-    /// spin lasts `spinBudget`).
+    /// How long a `.spin` or `.probe` phase may last (a yield phase lasts
+    /// `yieldBudget`, a doze's spin `dozeSpinBudget`).
     static func budget(of plan: Plan) -> Int64 {
-        switch plan {
-        case .spin, .doze: spinBudget
-        case .probe: probeBudget
-        case .yield, .sleep: yieldBudget
-        }
+        plan == .probe ? probeBudget : spinBudget
     }
 
     /// Learns from a `.spin` or `.probe` phase that got the token or not, and

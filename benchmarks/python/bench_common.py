@@ -79,6 +79,14 @@ def expected_sum(nbytes, seq):
     return (n * ((seq * GOLDEN) & MASK) + n * (n - 1) // 2) & MASK
 
 
+def expected_sums(nbytes):
+    """(expected_sum(nbytes, 0), step): the sum for sequence number seq + 1
+    is the one for seq plus step (wrapping), so a loop adds once per
+    exchange instead of multiplying."""
+    first = expected_sum(nbytes, 0)
+    return first, (expected_sum(nbytes, 1) - first) & MASK
+
+
 def die(message):
     sys.stderr.write(f"{os.path.basename(sys.argv[0])}: {message}\n")
     sys.stderr.flush()

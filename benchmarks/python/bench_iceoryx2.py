@@ -93,10 +93,8 @@ def run_requester(a, kernels, counters):
     nbytes, length, fixed = w.bytes, w.request_length, w.request
     small = kernels.small_summer(nbytes) if nbytes <= common.SMALL_PAYLOAD else None
     big_sum = kernels.sum
-    golden, mask, n = common.GOLDEN, common.MASK, nbytes // 8
-    # expected_sum(bytes, seq), one addition per exchange: seq * (n * golden) + n(n-1)/2 (wrapping).
-    step = (n * golden) & mask
-    want = n * (n - 1) // 2
+    mask = common.MASK
+    want, step = common.expected_sums(w.bytes)  # want + step: the next exchange's expected sum
     before = None
     started = 0
     for i in range(total):

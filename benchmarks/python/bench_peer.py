@@ -53,10 +53,8 @@ def run_requester(a, kernels, counters):
     expected = (w.bytes, w.width, w.height, w.channels)
     small = kernels.small_summer(w.bytes) if w.bytes <= common.SMALL_PAYLOAD else None
     big_sum = kernels.sum
-    golden, mask, n = common.GOLDEN, common.MASK, w.bytes // 8
-    # expected_sum(bytes, seq), one addition per exchange: seq * (n * golden) + n(n-1)/2 (wrapping).
-    step = (n * golden) & mask
-    want = n * (n - 1) // 2
+    mask = common.MASK
+    want, step = common.expected_sums(w.bytes)  # want + step: the next exchange's expected sum
     fixed = w.request
     timeout = common.CALL_TIMEOUT
     before = None
